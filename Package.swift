@@ -1,0 +1,117 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// One set of Swift settings for every target: Swift 6 language mode, strict concurrency.
+let swiftSettings: [SwiftSetting] = [
+    .swiftLanguageMode(.v6),
+    .enableUpcomingFeature("ExistentialAny"),
+]
+
+let log = Target.Dependency.product(name: "Logging", package: "swift-log")
+let metrics = Target.Dependency.product(name: "Metrics", package: "swift-metrics")
+let lifecycle = Target.Dependency.product(name: "ServiceLifecycle", package: "swift-service-lifecycle")
+let hummingbird = Target.Dependency.product(name: "Hummingbird", package: "hummingbird")
+let argumentParser = Target.Dependency.product(name: "ArgumentParser", package: "swift-argument-parser")
+
+/// Declares a service: a library holding its logic and a thin executable holding only `@main`.
+func service(_ name: String, executable: String, dependencies: [Target.Dependency] = []) -> [Target] {
+    [
+        .target(
+            name: name,
+            dependencies: ["ServiceKit", "Contracts", "Kafka", "Postgres", log, hummingbird, argumentParser] + dependencies,
+            path: "Services/\(name)/Library",
+            swiftSettings: swiftSettings
+        ),
+        .executableTarget(
+            name: "\(name)Main",
+            dependencies: [.target(name: name)],
+            path: "Services/\(name)/Executable",
+            swiftSettings: swiftSettings
+        ),
+    ]
+}
+
+let package = Package(
+    name: "Funnel",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "marketing-intake", targets: ["MarketingIntakeMain"]),
+        .executable(name: "devbroker", targets: ["DevBroker"]),
+        .executable(name: "funnel-bench", targets: ["FunnelBench"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+    ],
+    targets: [
+        // C libraries from Debian, reached through module maps.
+        .systemLibrary(name: "CRdKafka", path: "Shared/CRdKafka", pkgConfig: "rdkafka", providers: [.apt(["librdkafka-dev"])]),
+        .systemLibrary(name: "CLibPQ", path: "Shared/CLibPQ", pkgConfig: "libpq", providers: [.apt(["libpq-dev"])]),
+        .systemLibrary(name: "COpenSSL", path: "Shared/COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+        .target(
+            name: "CPhoneNumber",
+            path: "Shared/CPhoneNumber",
+            linkerSettings: [.linkedLibrary("phonenumber"), .linkedLibrary("geocoding"), .linkedLibrary("icuuc"), .linkedLibrary("stdc++")]
+        ),
+
+        // Shared Swift modules.
+        .target(name: "ThreadExecutor", path: "Shared/ThreadExecutor", swiftSettings: swiftSettings),
+        .target(name: "Kafka", dependencies: ["CRdKafka", "ThreadExecutor", log], path: "Shared/Kafka", swiftSettings: swiftSettings),
+        .target(name: "Postgres", dependencies: ["CLibPQ", "COpenSSL", "ThreadExecutor", log], path: "Shared/Postgres", swiftSettings: swiftSettings),
+        .target(
+            name: "Contracts",
+            dependencies: ["Kafka", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            path: "Shared/Contracts",
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "ServiceKit",
+            dependencies: [
+                "Kafka", "Postgres", "Contracts", "COpenSSL", "CPhoneNumber", log, metrics, lifecycle, hummingbird,
+                .product(name: "Prometheus", package: "swift-prometheus"),
+            ],
+            path: "Shared/ServiceKit",
+            swiftSettings: swiftSettings
+        ),
+
+        // The dev-only broker (librdkafka's mock cluster) for laptops and CI.
+        .target(name: "BindInterpose", path: "Services/DevBroker/BindInterpose", linkerSettings: [.linkedLibrary("dl")]),
+        .executableTarget(
+            name: "DevBroker", dependencies: ["CRdKafka", "BindInterpose", argumentParser], path: "Services/DevBroker/Main",
+            swiftSettings: swiftSettings
+        ),
+
+        // Benchmarks (`make bench`).
+        .executableTarget(
+            name: "FunnelBench",
+            dependencies: [
+                "Kafka", "Postgres", "Contracts", "ServiceKit", "MarketingIntake", "TestSupport", argumentParser, hummingbird,
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            path: "Tests/Benchmarks",
+            swiftSettings: swiftSettings
+        ),
+
+        // Test support: the embedded stack's addresses, unique names, devbroker control.
+        .target(name: "TestSupport", dependencies: ["Kafka", "Postgres", log], path: "Tests/TestSupport", swiftSettings: swiftSettings),
+        .testTarget(name: "KafkaTests", dependencies: ["Kafka", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "ContractsTests", dependencies: ["Contracts"], swiftSettings: swiftSettings),
+        .testTarget(
+            name: "ServiceKitTests",
+            dependencies: ["ServiceKit", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "MarketingIntakeTests",
+            dependencies: ["MarketingIntake", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")],
+            swiftSettings: swiftSettings
+        ),
+    ] + service("MarketingIntake", executable: "marketing-intake")
+)

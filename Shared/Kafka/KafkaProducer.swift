@@ -1,0 +1,241 @@
+@preconcurrency import CRdKafka
+import Foundation
+import Logging
+import ThreadExecutor
+
+/// A Kafka producer over librdkafka: idempotent by default, keys and headers, delivery reports, awaited sends,
+/// batches, and local queue overflow treated as back-pressure. Delivery reports are served on a thread of the
+/// producer's own; nothing here blocks the cooperative pool.
+public final class KafkaProducer: Sendable {
+    private let client: RDKafkaClient
+    private let pollThread: PollLoop
+    private let logger: Logger
+
+    /// Creates the producer and starts its delivery-report thread.
+    public init(configuration: KafkaProducerConfiguration, logger: Logger) throws {
+        self.logger = logger
+        self.client = try RDKafkaClient(kind: .producer, properties: configuration.librdkafkaProperties, logger: logger) { conf in
+            rd_kafka_conf_set_dr_msg_cb(conf, deliveryReportCallback)
+        }
+        let client = self.client
+        self.pollThread = PollLoop(name: "kafka-producer-poll") { _ = rd_kafka_poll(client.handle, 50) }
+        logger.info("Kafka producer started", metadata: ["librdkafka": "\(RDKafkaClient.version)"])
+    }
+
+    /// Queues one record; `onDelivery` is called once on the producer's thread with the outcome.
+    /// Throws a ``KafkaError`` with ``KafkaError/isQueueFull`` when the local queue is full: back off and retry.
+    public func produce(_ message: KafkaOutgoingMessage,
+                        onDelivery: (@Sendable (Result<KafkaDeliveryReport, KafkaError>) -> Void)? = nil) throws {
+        try enqueue(message, box: DeliveryBox(sink: onDelivery.map(ClosureSink.init) ?? ClosureSink.ignore, index: 0))
+    }
+
+    /// Produces one record and waits for its delivery report.
+    public func send(_ message: KafkaOutgoingMessage) async throws -> KafkaDeliveryReport {
+        let results = try await sendBatch([message])
+        return try results[0].get()
+    }
+
+    /// Produces `messages` (waiting while the local queue is full) and returns each one's outcome, in order.
+    /// Throws only when the producer itself is unusable; per-record failures are in the results.
+    public func sendBatch(_ messages: [KafkaOutgoingMessage]) async throws -> [Result<KafkaDeliveryReport, KafkaError>] {
+        if messages.isEmpty { return [] }
+        let collector = BatchCollector(count: messages.count)
+        return try await withCheckedThrowingContinuation { continuation in
+            collector.start(continuation)
+            Task {
+                for (index, message) in messages.enumerated() {
+                    while true {
+                        do {
+                            try enqueue(message, box: DeliveryBox(sink: collector, index: index))
+                            break
+                        } catch let error as KafkaError where error.isQueueFull {
+                            try? await Task.sleep(for: .milliseconds(1))
+                        } catch let error as KafkaError {
+                            collector.delivered(index: index, result: .failure(error))
+                            break
+                        } catch {
+                            collector.delivered(index: index, result: .failure(KafkaError.closed()))
+                            break
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    private func enqueue(_ message: KafkaOutgoingMessage, box: DeliveryBox) throws {
+        if let fatal = client.context.fatalError { throw fatal }
+        let headers = rd_kafka_headers_new(message.headers.count)!
+        for header in message.headers {
+            let added: rd_kafka_resp_err_t = header.key.withCString { name in
+                if let value = header.value {
+                    return value.withUnsafeBytes { rd_kafka_header_add(headers, name, -1, $0.baseAddress, $0.count) }
+                }
+                return rd_kafka_header_add(headers, name, -1, nil, 0)
+            }
+            if added != RD_KAFKA_RESP_ERR_NO_ERROR {
+                rd_kafka_headers_destroy(headers)
+                throw KafkaError(code: added)
+            }
+        }
+        let opaque = Unmanaged.passRetained(box).toOpaque()
+        let error: OpaquePointer? = message.topic.withCString { topic in
+            message.value.withUnsafeBytes { value in
+                withOptionalBytes(message.key) { key in
+                    var vus = [rd_kafka_vu_t](repeating: rd_kafka_vu_t(), count: 7)
+                    vus[0].vtype = RD_KAFKA_VTYPE_TOPIC
+                    vus[0].u.cstr = topic
+                    vus[1].vtype = RD_KAFKA_VTYPE_VALUE
+                    vus[1].u.mem.ptr = UnsafeMutableRawPointer(mutating: value.baseAddress)
+                    vus[1].u.mem.size = value.count
+                    vus[2].vtype = RD_KAFKA_VTYPE_KEY
+                    vus[2].u.mem.ptr = UnsafeMutableRawPointer(mutating: key?.baseAddress)
+                    vus[2].u.mem.size = key?.count ?? 0
+                    vus[3].vtype = RD_KAFKA_VTYPE_HEADERS
+                    vus[3].u.headers = headers
+                    vus[4].vtype = RD_KAFKA_VTYPE_OPAQUE
+                    vus[4].u.ptr = opaque
+                    vus[5].vtype = RD_KAFKA_VTYPE_MSGFLAGS
+                    vus[5].u.i = RD_KAFKA_MSG_F_COPY
+                    vus[6].vtype = RD_KAFKA_VTYPE_PARTITION
+                    vus[6].u.i32 = message.partition ?? -1
+                    return rd_kafka_produceva(client.handle, &vus, vus.count)
+                }
+            }
+        }
+        if let error {
+            // Not queued: librdkafka did not take the headers nor will it report delivery.
+            rd_kafka_headers_destroy(headers)
+            Unmanaged<DeliveryBox>.fromOpaque(opaque).release()
+            throw KafkaError(consuming: error)
+        }
+    }
+
+    /// Waits until every queued record is delivered or `timeout` passes (on a thread of its own).
+    public func flush(timeout: Duration = .seconds(10)) async throws {
+        let client = self.client
+        let ms = Int32(clamping: timeout.milliseconds)
+        let code = await runBlocking { rd_kafka_flush(client.handle, ms) }
+        if code != RD_KAFKA_RESP_ERR_NO_ERROR { throw KafkaError(code: code) }
+    }
+
+    /// Records waiting in the local queue or in flight.
+    public var queuedCount: Int { Int(rd_kafka_outq_len(client.handle)) }
+
+    /// Flushes what is queued (up to `timeout`), then stops the delivery thread and destroys the client.
+    public func shutdown(timeout: Duration = .seconds(10)) async {
+        do { try await flush(timeout: timeout) } catch {
+            logger.warning("producer closed with undelivered records", metadata: ["error": "\(error)", "queued": "\(queuedCount)"])
+        }
+        await pollThread.stop()
+        let client = self.client
+        await runBlocking { client.destroy() }
+    }
+}
+
+/// Calls a blocking function on a short-lived thread of its own and awaits its result.
+func runBlocking<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+    await withCheckedContinuation { continuation in
+        let thread = Thread { continuation.resume(returning: body()) }
+        thread.name = "kafka-blocking"
+        thread.start()
+    }
+}
+
+private func withOptionalBytes<R>(_ bytes: [UInt8]?, _ body: (UnsafeRawBufferPointer?) -> R) -> R {
+    guard let bytes else { return body(nil) }
+    return bytes.withUnsafeBytes { body($0) }
+}
+
+/// Receives delivery outcomes.
+protocol DeliverySink: AnyObject, Sendable {
+    func delivered(index: Int, result: Result<KafkaDeliveryReport, KafkaError>)
+}
+
+/// The per-record opaque: retained when queued, released in the delivery report.
+final class DeliveryBox {
+    let sink: any DeliverySink
+    let index: Int
+    init(sink: any DeliverySink, index: Int) {
+        self.sink = sink
+        self.index = index
+    }
+}
+
+final class ClosureSink: DeliverySink {
+    let body: @Sendable (Result<KafkaDeliveryReport, KafkaError>) -> Void
+    init(_ body: @escaping @Sendable (Result<KafkaDeliveryReport, KafkaError>) -> Void) { self.body = body }
+    func delivered(index: Int, result: Result<KafkaDeliveryReport, KafkaError>) { body(result) }
+    static let ignore = ClosureSink { _ in }
+}
+
+/// Gathers a batch's delivery reports and resumes the waiting task when the last one arrives.
+final class BatchCollector: DeliverySink, @unchecked Sendable {
+    private let lock = NSLock()
+    private var results: [Result<KafkaDeliveryReport, KafkaError>?]
+    private var remaining: Int
+    private var continuation: CheckedContinuation<[Result<KafkaDeliveryReport, KafkaError>], any Error>?
+
+    init(count: Int) {
+        results = Array(repeating: nil, count: count)
+        remaining = count
+    }
+
+    func start(_ continuation: CheckedContinuation<[Result<KafkaDeliveryReport, KafkaError>], any Error>) {
+        lock.withLock { self.continuation = continuation }
+    }
+
+    func delivered(index: Int, result: Result<KafkaDeliveryReport, KafkaError>) {
+        let finished: (CheckedContinuation<[Result<KafkaDeliveryReport, KafkaError>], any Error>, [Result<KafkaDeliveryReport, KafkaError>])? = lock.withLock {
+            results[index] = result
+            remaining -= 1
+            guard remaining == 0, let continuation else { return nil }
+            self.continuation = nil
+            return (continuation, results.map { $0! })
+        }
+        if let (continuation, all) = finished { continuation.resume(returning: all) }
+    }
+}
+
+private func deliveryReportCallback(_ rk: OpaquePointer?, _ message: UnsafePointer<rd_kafka_message_t>?, _ opaque: UnsafeMutableRawPointer?) {
+    guard let message, let boxPointer = message.pointee._private else { return }
+    let box = Unmanaged<DeliveryBox>.fromOpaque(boxPointer).takeRetainedValue()
+    let result: Result<KafkaDeliveryReport, KafkaError>
+    if message.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR {
+        let topic = String(cString: rd_kafka_topic_name(message.pointee.rkt))
+        result = .success(KafkaDeliveryReport(topic: topic, partition: message.pointee.partition, offset: message.pointee.offset))
+    } else {
+        result = .failure(KafkaError(code: message.pointee.err))
+    }
+    box.sink.delivered(index: box.index, result: result)
+}
+
+/// A thread that calls `body` repeatedly until stopped (for `rd_kafka_poll`).
+final class PollLoop: @unchecked Sendable {
+    private let lock = NSCondition()
+    private var running = true
+    private var ended = false
+
+    init(name: String, body: @escaping @Sendable () -> Void) {
+        let thread = Thread { [self] in
+            while self.isRunning { body() }
+            self.lock.withLock {
+                self.ended = true
+                self.lock.broadcast()
+            }
+        }
+        thread.name = name
+        thread.start()
+    }
+
+    private var isRunning: Bool { lock.withLock { running } }
+
+    func stop() async {
+        lock.withLock { running = false }
+        await runBlocking { [self] in
+            self.lock.lock()
+            while !self.ended { self.lock.wait() }
+            self.lock.unlock()
+        }
+    }
+}

@@ -1,0 +1,272 @@
+import Foundation
+
+/// A type that can be read from a column's text representation.
+public protocol PostgresDecodable {
+    /// Decodes from the column's text (nil is SQL NULL). Throw a plain reason; the row adds the column's name.
+    static func decode(postgresText: String?) throws(PostgresDecodingReason) -> Self
+}
+
+/// Why a value did not decode. Carries no value.
+public struct PostgresDecodingReason: Error, Sendable {
+    public let reason: String
+    public init(_ reason: String) { self.reason = reason }
+    static let null = PostgresDecodingReason("unexpected NULL")
+    static let format = PostgresDecodingReason("text is not in the expected format")
+}
+
+extension Optional: PostgresDecodable where Wrapped: PostgresDecodable {
+    public static func decode(postgresText: String?) throws(PostgresDecodingReason) -> Wrapped? {
+        guard let postgresText else { return nil }
+        return try Wrapped.decode(postgresText: postgresText)
+    }
+}
+
+extension String: PostgresEncodable, PostgresDecodable {
+    public var postgresBind: PostgresBind { PostgresBind(.text(self)) }
+    public static func decode(postgresText: String?) throws(PostgresDecodingReason) -> String {
+        guard let postgresText else { throw .null }
+        return postgresText
+    }
+}
+
+extension Substring: PostgresEncodable {
+    public var postgresBind: PostgresBind { PostgresBind(.text(String(self))) }
+}
+
+extension Int: PostgresEncodable, PostgresDecodable {
+    public var postgresBind: PostgresBind { PostgresBind(.text(String(self)), oid: 20) }
+    public static func decode(postgresText: String?) throws(PostgresDecodingReason) -> Int {
+        guard let postgresText else { throw .null }
+        guard let value = Int(postgresText) else { throw .format }
+        return value
+    }
+}
+
+extension Int64: PostgresEncodable, PostgresDecodable {
+    public var postgresBind: PostgresBind { PostgresBind(.text(String(self)), oid: 20) }
+    public static func decode(postgresText: String?) throws(PostgresDecodingReason) -> Int64 {
+        guard let postgresText else { throw .null }
+        guard let value = Int64(postgresText) else { throw .format }
+        return value
+    }
+}
+
+extension Int32: PostgresEncodable, PostgresDecodable {
+    public var postgresBind: PostgresBind { PostgresBind(.text(String(self)), oid: 23) }
+    public static func decode(postgresText: String?) throws(PostgresDecodingReason) -> Int32 {
+        guard let postgresText else { throw .null }
+        guard let value = Int32(postgresText) else { throw .format }
+        return value
+    }
+}
+
+extension Double: PostgresEncodable, PostgresDecodable {
+    public var postgresBind: PostgresBind { PostgresBind(.text(String(self)), oid: 701) }
+    public static func decode(postgresText: String?) throws(PostgresDecodingReason) -> Double {
+        guard let postgresText else { throw .null }
+        guard let value = Double(postgresText) else { throw .format }
+        return value
+    }
+}
+
+extension Bool: PostgresEncodable, PostgresDecodable {
+    public var postgresBind: PostgresBind { PostgresBind(.text(self ? "t" : "f"), oid: 16) }
+    public static func decode(postgresText: String?) throws(PostgresDecodingReason) -> Bool {
+        switch postgresText {
+        case "t": return true
+        case "f": return false
+        case nil: throw .null
+        default: throw .format
+        }
+    }
+}
+
+extension UUID: PostgresEncodable, PostgresDecodable {
+    public var postgresBind: PostgresBind { PostgresBind(.text(uuidString.lowercased()), oid: 2950) }
+    public static func decode(postgresText: String?) throws(PostgresDecodingReason) -> UUID {
+        guard let postgresText else { throw .null }
+        guard let value = UUID(uuidString: postgresText) else { throw .format }
+        return value
+    }
+}
+
+/// bytea, sent in binary and read from PostgreSQL's hex text form (`\x…`).
+extension Array: PostgresEncodable, PostgresDecodable where Element == UInt8 {
+    public var postgresBind: PostgresBind { PostgresBind(.bytes(self), oid: 17) }
+    public static func decode(postgresText: String?) throws(PostgresDecodingReason) -> [UInt8] {
+        guard let postgresText else { throw .null }
+        let utf8 = Array(postgresText.utf8)
+        guard utf8.count >= 2, utf8[0] == UInt8(ascii: "\\"), utf8[1] == UInt8(ascii: "x"), utf8.count % 2 == 0 else { throw .format }
+        var out = [UInt8]()
+        out.reserveCapacity((utf8.count - 2) / 2)
+        var i = 2
+        while i < utf8.count {
+            guard let hi = hexValue(utf8[i]), let lo = hexValue(utf8[i + 1]) else { throw .format }
+            out.append(hi << 4 | lo)
+            i += 2
+        }
+        return out
+    }
+}
+
+private func hexValue(_ c: UInt8) -> UInt8? {
+    switch c {
+    case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
+    case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
+    case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
+    default: return nil
+    }
+}
+
+/// timestamptz. Connections run with `TimeZone=UTC` and `DateStyle=ISO`, so text is `YYYY-MM-DD HH:MM:SS[.ffffff]+00`.
+extension Date: PostgresEncodable, PostgresDecodable {
+    public var postgresBind: PostgresBind {
+        let micros = (timeIntervalSince1970 * 1_000_000).rounded()
+        return PostgresBind(.text(PostgresTimestamp.format(microsecondsSinceEpoch: Int64(micros))), oid: 1184)
+    }
+
+    public static func decode(postgresText: String?) throws(PostgresDecodingReason) -> Date {
+        guard let postgresText else { throw .null }
+        guard let micros = PostgresTimestamp.parse(postgresText) else { throw .format }
+        return Date(timeIntervalSince1970: Double(micros) / 1_000_000)
+    }
+}
+
+/// A JSON document bound as `jsonb` text.
+public struct PostgresJSON: PostgresEncodable, PostgresDecodable, Sendable, Hashable {
+    public var text: String
+    public init(text: String) { self.text = text }
+    public init(encoding value: some Encodable) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        self.text = String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+    public var postgresBind: PostgresBind { PostgresBind(.text(text), oid: 3802) }
+    public static func decode(postgresText: String?) throws(PostgresDecodingReason) -> PostgresJSON {
+        guard let postgresText else { throw .null }
+        return PostgresJSON(text: postgresText)
+    }
+    /// Decodes the document.
+    public func decode<T: Decodable>(_ type: T.Type) throws -> T {
+        try JSONDecoder().decode(type, from: Data(text.utf8))
+    }
+}
+
+/// Arrays bound as PostgreSQL array literals (`text[]`, `bigint[]`), for `= ANY(...)` and `unnest(...)`.
+public struct PostgresArray<Element: PostgresArrayElement>: PostgresEncodable {
+    public var elements: [Element?]
+    public init(_ elements: [Element?]) { self.elements = elements }
+    public var postgresBind: PostgresBind {
+        var out = "{"
+        for (i, element) in elements.enumerated() {
+            if i > 0 { out += "," }
+            guard let element else { out += "NULL"; continue }
+            out += "\""
+            for ch in element.arrayElementText.unicodeScalars {
+                if ch == "\"" || ch == "\\" { out += "\\" }
+                out.unicodeScalars.append(ch)
+            }
+            out += "\""
+        }
+        out += "}"
+        return PostgresBind(.text(out), oid: Element.arrayOID)
+    }
+}
+
+/// An element type of ``PostgresArray``.
+public protocol PostgresArrayElement: Sendable {
+    var arrayElementText: String { get }
+    static var arrayOID: UInt32 { get }
+}
+
+extension String: PostgresArrayElement {
+    public var arrayElementText: String { self }
+    public static var arrayOID: UInt32 { 1009 }
+}
+
+extension Int64: PostgresArrayElement {
+    public var arrayElementText: String { String(self) }
+    public static var arrayOID: UInt32 { 1016 }
+}
+
+extension UUID: PostgresArrayElement {
+    public var arrayElementText: String { uuidString.lowercased() }
+    public static var arrayOID: UInt32 { 2951 }
+}
+
+/// Formats and parses timestamptz text in UTC without Foundation's formatters (fast, locale-free).
+enum PostgresTimestamp {
+    static func format(microsecondsSinceEpoch micros: Int64) -> String {
+        var seconds = micros / 1_000_000
+        var fraction = micros % 1_000_000
+        if fraction < 0 { fraction += 1_000_000; seconds -= 1 }
+        var days = seconds / 86_400
+        var secOfDay = seconds % 86_400
+        if secOfDay < 0 { secOfDay += 86_400; days -= 1 }
+        let (y, m, d) = civil(fromDays: days)
+        func pad(_ v: Int64, _ width: Int) -> String {
+            let s = String(v)
+            return String(repeating: "0", count: max(0, width - s.count)) + s
+        }
+        return "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2)) \(pad(secOfDay / 3600, 2)):\(pad(secOfDay / 60 % 60, 2)):\(pad(secOfDay % 60, 2)).\(pad(fraction, 6))+00"
+    }
+
+    static func parse(_ text: String) -> Int64? {
+        let u = Array(text.utf8)
+        func num(_ from: Int, _ len: Int) -> Int64? {
+            guard from + len <= u.count else { return nil }
+            var v: Int64 = 0
+            for i in from..<(from + len) {
+                guard u[i] >= 48 && u[i] <= 57 else { return nil }
+                v = v * 10 + Int64(u[i] - 48)
+            }
+            return v
+        }
+        guard u.count >= 19, let y = num(0, 4), let mo = num(5, 2), let d = num(8, 2), let h = num(11, 2),
+              let mi = num(14, 2), let s = num(17, 2) else { return nil }
+        var i = 19
+        var micros: Int64 = 0
+        if i < u.count, u[i] == UInt8(ascii: ".") {
+            i += 1
+            var digits = 0
+            while i < u.count, u[i] >= 48, u[i] <= 57 {
+                if digits < 6 { micros = micros * 10 + Int64(u[i] - 48); digits += 1 }
+                i += 1
+            }
+            while digits < 6 { micros *= 10; digits += 1 }
+        }
+        var offsetSeconds: Int64 = 0
+        if i < u.count, u[i] == UInt8(ascii: "+") || u[i] == UInt8(ascii: "-") {
+            let sign: Int64 = u[i] == UInt8(ascii: "-") ? -1 : 1
+            guard let oh = num(i + 1, 2) else { return nil }
+            var om: Int64 = 0
+            if i + 3 < u.count, u[i + 3] == UInt8(ascii: ":"), let m = num(i + 4, 2) { om = m }
+            offsetSeconds = sign * (oh * 3600 + om * 60)
+        }
+        let days = daysFromCivil(y, mo, d)
+        return ((days * 86_400 + h * 3600 + mi * 60 + s) - offsetSeconds) * 1_000_000 + micros
+    }
+
+    // Howard Hinnant's civil-date algorithms.
+    static func daysFromCivil(_ y0: Int64, _ m: Int64, _ d: Int64) -> Int64 {
+        let y = m <= 2 ? y0 - 1 : y0
+        let era = (y >= 0 ? y : y - 399) / 400
+        let yoe = y - era * 400
+        let doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1
+        let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy
+        return era * 146_097 + doe - 719_468
+    }
+
+    static func civil(fromDays z0: Int64) -> (Int64, Int64, Int64) {
+        let z = z0 + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365
+        let y = yoe + era * 400
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp + (mp < 10 ? 3 : -9)
+        return (m <= 2 ? y + 1 : y, m, d)
+    }
+}

@@ -1,0 +1,232 @@
+@preconcurrency import CLibPQ
+import Foundation
+import Logging
+
+/// One libpq connection. Not thread-safe and not `Sendable`: it is owned by one thread at a time (the pool
+/// gives each connection a thread of its own), and all its calls block, so never call it from a NIO event loop
+/// or the cooperative pool.
+public final class PostgresConnection {
+    private var conn: OpaquePointer?
+    private let logger: Logger
+    /// How many statements one pipeline round trip carries at most (keeps socket buffers from filling).
+    public var pipelineChunkSize = 256
+
+    /// Connects (blocking) with a libpq connection string or URI, then sets UTC and ISO dates for the session.
+    public init(connectionString: String, logger: Logger) throws {
+        self.logger = logger
+        guard let conn = PQconnectdb(connectionString) else {
+            throw PostgresError(kind: .connection, message: "libpq could not allocate a connection")
+        }
+        guard PQstatus(conn) == CONNECTION_OK else {
+            let message = String(cString: PQerrorMessage(conn)).trimmingCharacters(in: .whitespacesAndNewlines)
+            PQfinish(conn)
+            throw PostgresError(kind: .connection, message: message)
+        }
+        self.conn = conn
+        try executeScript("SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'iso_8601'")
+    }
+
+    deinit {
+        if let conn { PQfinish(conn) }
+    }
+
+    /// True while the connection is usable.
+    public var isHealthy: Bool {
+        guard let conn else { return false }
+        return PQstatus(conn) == CONNECTION_OK
+    }
+
+    /// True inside a transaction block (also when it failed and awaits ROLLBACK).
+    public var isInTransaction: Bool {
+        guard let conn else { return false }
+        let status = PQtransactionStatus(conn)
+        return status == PQTRANS_INTRANS || status == PQTRANS_INERROR
+    }
+
+    /// Closes the connection.
+    public func close() {
+        if let conn { PQfinish(conn) }
+        conn = nil
+    }
+
+    /// Runs one statement with bound parameters and returns its rows.
+    @discardableResult
+    public func query(_ query: PostgresQuery, file: String = #fileID, line: Int = #line) throws -> PostgresRows {
+        let conn = try liveConnection()
+        let result = withParameters(query) { count, types, values, lengths, formats in
+            PQexecParams(conn, query.sql, count, types, values, lengths, formats, 0)
+        }
+        return try consume(result, file: file, line: line)
+    }
+
+    /// Runs SQL text with no parameters; several statements may be separated by semicolons.
+    /// For migrations and session settings only: never pass text built from input.
+    public func executeScript(_ sql: String, file: String = #fileID, line: Int = #line) throws {
+        let conn = try liveConnection()
+        _ = try consume(PQexec(conn, sql), file: file, line: line)
+    }
+
+    /// Sends `queries` in pipeline mode (chunks of ``pipelineChunkSize`` per round trip) and returns each
+    /// one's rows, in order. The first failure is thrown after the pipeline is drained; inside a transaction
+    /// it leaves the transaction failed, so the caller rolls back.
+    public func pipeline(_ queries: [PostgresQuery], file: String = #fileID, line: Int = #line) throws -> [PostgresRows] {
+        var all: [PostgresRows] = []
+        all.reserveCapacity(queries.count)
+        var start = 0
+        while start < queries.count {
+            let end = min(start + pipelineChunkSize, queries.count)
+            all += try pipelineChunk(queries[start..<end], file: file, line: line)
+            start = end
+        }
+        return all
+    }
+
+    private func pipelineChunk(_ queries: ArraySlice<PostgresQuery>, file: String, line: Int) throws -> [PostgresRows] {
+        let conn = try liveConnection()
+        guard PQenterPipelineMode(conn) == 1 else { throw connectionError() }
+        defer { _ = PQexitPipelineMode(conn) }
+        for query in queries {
+            let sent = withParameters(query) { count, types, values, lengths, formats in
+                PQsendQueryParams(conn, query.sql, count, types, values, lengths, formats, 0)
+            }
+            guard sent == 1 else { throw connectionError() }
+        }
+        guard PQpipelineSync(conn) == 1 else { throw connectionError() }
+
+        var results: [PostgresRows] = []
+        results.reserveCapacity(queries.count)
+        var firstError: (any Error)?
+        for _ in queries {
+            // Each query yields its result, then NULL.
+            var rows: PostgresRows?
+            while let result = PQgetResult(conn) {
+                if PQresultStatus(result) == PGRES_PIPELINE_ABORTED {
+                    PQclear(result)
+                    continue
+                }
+                do { rows = try consume(result, file: file, line: line) } catch { if firstError == nil { firstError = error } }
+            }
+            results.append(rows ?? PostgresRows(columns: [], cells: [], affectedRows: 0))
+        }
+        // The sync point.
+        while let result = PQgetResult(conn) {
+            let status = PQresultStatus(result)
+            PQclear(result)
+            if status == PGRES_PIPELINE_SYNC { break }
+        }
+        if let firstError { throw firstError }
+        return results
+    }
+
+    /// Runs `body` inside BEGIN … COMMIT; rolls back and rethrows if it throws.
+    public func transaction<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
+        try executeScript("BEGIN")
+        do {
+            let value = try body(self)
+            try executeScript("COMMIT")
+            return value
+        } catch {
+            if isHealthy { try? executeScript("ROLLBACK") }
+            throw error
+        }
+    }
+
+    // MARK: - libpq plumbing
+
+    private func liveConnection() throws -> OpaquePointer {
+        guard let conn else { throw PostgresError(kind: .connection, message: "connection is closed") }
+        if PQstatus(conn) != CONNECTION_OK {
+            throw PostgresError(kind: .connection, message: "connection lost")
+        }
+        return conn
+    }
+
+    private func connectionError(file: String = #fileID, line: Int = #line) -> PostgresError {
+        let message = conn.map { String(cString: PQerrorMessage($0)).trimmingCharacters(in: .whitespacesAndNewlines) } ?? "closed"
+        return PostgresError(kind: .connection, message: message, file: file, line: line)
+    }
+
+    private func withParameters<R>(_ query: PostgresQuery,
+                                   _ body: (Int32, UnsafePointer<Oid>?, UnsafePointer<UnsafePointer<CChar>?>?, UnsafePointer<Int32>?, UnsafePointer<Int32>?) -> R) -> R {
+        let binds = query.binds
+        if binds.isEmpty { return body(0, nil, nil, nil, nil) }
+        var types = [Oid](repeating: 0, count: binds.count)
+        var lengths = [Int32](repeating: 0, count: binds.count)
+        var formats = [Int32](repeating: 0, count: binds.count)
+        var storage = [UnsafeMutablePointer<CChar>?](repeating: nil, count: binds.count)
+        defer { for pointer in storage { pointer?.deallocate() } }
+        for (i, bind) in binds.enumerated() {
+            types[i] = bind.oid
+            switch bind.value {
+            case .null:
+                break
+            case .text(let text):
+                let utf8 = text.utf8
+                let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: utf8.count + 1)
+                utf8.withContiguousStorageIfAvailable { src in
+                    src.withMemoryRebound(to: CChar.self) { buffer.update(from: $0.baseAddress!, count: src.count) }
+                } ?? { _ = UnsafeMutableBufferPointer(start: buffer, count: utf8.count).initialize(from: utf8.map { CChar(bitPattern: $0) }) }()
+                buffer[utf8.count] = 0
+                storage[i] = buffer
+                lengths[i] = Int32(utf8.count)
+            case .bytes(let bytes):
+                let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: max(bytes.count, 1))
+                bytes.withUnsafeBytes { src in
+                    if let base = src.baseAddress { UnsafeMutableRawPointer(buffer).copyMemory(from: base, byteCount: src.count) }
+                }
+                storage[i] = buffer
+                lengths[i] = Int32(bytes.count)
+                formats[i] = 1
+            }
+        }
+        let values = storage.map { UnsafePointer($0) }
+        return values.withUnsafeBufferPointer { valuesBuffer in
+            body(Int32(binds.count), types, valuesBuffer.baseAddress, lengths, formats)
+        }
+    }
+
+    private func consume(_ result: OpaquePointer?, file: String, line: Int) throws -> PostgresRows {
+        guard let result else { throw connectionError(file: file, line: line) }
+        defer { PQclear(result) }
+        switch PQresultStatus(result) {
+        case PGRES_COMMAND_OK, PGRES_EMPTY_QUERY, PGRES_PIPELINE_SYNC:
+            return PostgresRows(columns: [], cells: [], affectedRows: Self.affectedRows(result))
+        case PGRES_TUPLES_OK, PGRES_SINGLE_TUPLE:
+            let rowCount = Int(PQntuples(result))
+            let columnCount = Int(PQnfields(result))
+            let columns = (0..<columnCount).map { String(cString: PQfname(result, Int32($0))) }
+            var cells: [[String?]] = []
+            cells.reserveCapacity(rowCount)
+            for r in 0..<rowCount {
+                var row: [String?] = []
+                row.reserveCapacity(columnCount)
+                for c in 0..<columnCount {
+                    if PQgetisnull(result, Int32(r), Int32(c)) == 1 {
+                        row.append(nil)
+                    } else {
+                        row.append(String(cString: PQgetvalue(result, Int32(r), Int32(c))))
+                    }
+                }
+                cells.append(row)
+            }
+            return PostgresRows(columns: columns, cells: cells, affectedRows: rowCount)
+        default:
+            func field(_ code: Int32) -> String? {
+                PQresultErrorField(result, code).map { String(cString: $0) }
+            }
+            let sqlState = field(Int32(UInt8(ascii: "C")))
+            let message = field(Int32(UInt8(ascii: "M"))) ?? String(cString: PQresultErrorMessage(result))
+            let error = PostgresError(
+                kind: sqlState == nil ? .connection : .server, sqlState: sqlState, message: message,
+                constraint: field(Int32(UInt8(ascii: "n"))), table: field(Int32(UInt8(ascii: "t"))),
+                column: field(Int32(UInt8(ascii: "c"))), file: file, line: line
+            )
+            throw error
+        }
+    }
+
+    private static func affectedRows(_ result: OpaquePointer) -> Int {
+        guard let text = PQcmdTuples(result) else { return 0 }
+        return Int(String(cString: text)) ?? 0
+    }
+}

@@ -1,0 +1,89 @@
+import Foundation
+
+/// One bound parameter: text (the server infers or casts the type) or binary bytea.
+public struct PostgresBind: Sendable, Hashable {
+    public enum Value: Sendable, Hashable {
+        case null
+        case text(String)
+        case bytes([UInt8])
+    }
+
+    public var value: Value
+    /// The parameter's type OID, or 0 to let the server infer it from the statement.
+    public var oid: UInt32
+
+    public init(_ value: Value, oid: UInt32 = 0) {
+        self.value = value
+        self.oid = oid
+    }
+}
+
+/// A value that can be bound as a query parameter.
+public protocol PostgresEncodable: Sendable {
+    var postgresBind: PostgresBind { get }
+}
+
+/// A SQL statement whose interpolated values always become bound parameters (`$1`, `$2`, …), never SQL text.
+///
+/// ```swift
+/// let rows = try conn.query("SELECT id FROM \(identifier: schema).leads WHERE phone_key = \(key)")
+/// ```
+/// Identifiers (schema, table names from configuration) are interpolated with `identifier:` and quoted.
+/// Only ``init(unsafeSQL:binds:)`` takes SQL text as is.
+public struct PostgresQuery: ExpressibleByStringInterpolation, Sendable, CustomStringConvertible {
+    public private(set) var sql: String
+    public private(set) var binds: [PostgresBind]
+
+    /// Takes SQL text as is. Never build `sql` from untrusted input.
+    public init(unsafeSQL sql: String, binds: [PostgresBind] = []) {
+        self.sql = sql
+        self.binds = binds
+    }
+
+    public init(stringLiteral value: String) {
+        self.init(unsafeSQL: value)
+    }
+
+    public init(stringInterpolation: StringInterpolation) {
+        self.init(unsafeSQL: stringInterpolation.sql, binds: stringInterpolation.binds)
+    }
+
+    /// The SQL text only; bound values are never printed.
+    public var description: String { sql }
+
+    public struct StringInterpolation: StringInterpolationProtocol {
+        var sql = ""
+        var binds: [PostgresBind] = []
+
+        public init(literalCapacity: Int, interpolationCount: Int) {
+            sql.reserveCapacity(literalCapacity + interpolationCount * 3)
+            binds.reserveCapacity(interpolationCount)
+        }
+
+        public mutating func appendLiteral(_ literal: String) {
+            sql += literal
+        }
+
+        /// Binds `value` as the next parameter.
+        public mutating func appendInterpolation(_ value: some PostgresEncodable) {
+            binds.append(value.postgresBind)
+            sql += "$\(binds.count)"
+        }
+
+        /// Binds `value`, or SQL NULL when it is nil.
+        public mutating func appendInterpolation<T: PostgresEncodable>(_ value: T?) {
+            binds.append(value?.postgresBind ?? PostgresBind(.null))
+            sql += "$\(binds.count)"
+        }
+
+        /// Inserts a quoted identifier (schema, table or column name), doubling embedded quotes.
+        public mutating func appendInterpolation(identifier: String) {
+            sql += PostgresQuery.quoteIdentifier(identifier)
+        }
+    }
+
+    /// `"name"` with embedded quotes doubled and NUL removed.
+    public static func quoteIdentifier(_ name: String) -> String {
+        "\"" + name.replacingOccurrences(of: "\u{0}", with: "").replacingOccurrences(of: "\"", with: "\"\"") + "\""
+    }
+}
