@@ -23,7 +23,7 @@ public final class PostgresConnection {
             throw PostgresError(kind: .connection, message: message)
         }
         self.conn = conn
-        try executeScript("SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'iso_8601'")
+        try executeScript("SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'iso_8601'; SET client_min_messages = WARNING")
     }
 
     deinit {

@@ -1,0 +1,206 @@
+import Foundation
+import Postgres
+import Testing
+import TestSupport
+
+@Suite("Postgres client against the test PostgreSQL")
+struct PostgresClientTests {
+    let client = TestEnvironment.postgres()
+
+    /// A fresh schema with one table for the test.
+    func schema() async throws -> String {
+        let schema = TestEnvironment.uniqueName("pgtest")
+        try await client.withConnection { conn in
+            try conn.query("CREATE SCHEMA \(identifier: schema)")
+            try conn.query("CREATE TABLE \(identifier: schema).items (id bigint PRIMARY KEY, name text, at timestamptz, data bytea, flag boolean, uid uuid, doc jsonb)")
+        }
+        return schema
+    }
+
+    @Test func valuesRoundTripThroughBoundParameters() async throws {
+        let s = try await schema()
+        let bytes = (0...255).map { UInt8($0) }
+        let at = Date(timeIntervalSince1970: 1_764_000_000.123456)
+        let uid = UUID()
+        let name = "O'Brien \"quoted\" 中文 ☎ \\ back"
+        try await client.query("INSERT INTO \(identifier: s).items VALUES (\(Int64(1)), \(name), \(at), \(bytes), \(true), \(uid), \(PostgresJSON(text: #"{"a": [1, 2]}"#)))")
+        let row = try await client.query("SELECT id, name, at, data, flag, uid, doc FROM \(identifier: s).items").first!
+        let (id, gotName, gotAt, gotBytes, flag, gotUID, doc) = try row.decode(Int64.self, String.self, Date.self, [UInt8].self, Bool.self, UUID.self, PostgresJSON.self)
+        #expect(id == 1 && gotName == name && gotBytes == bytes && flag && gotUID == uid)
+        #expect(abs(gotAt.timeIntervalSince(at)) < 0.000_001)
+        #expect(doc.text == #"{"a": [1, 2]}"#)
+        let nullName: String? = nil
+        try await client.query("INSERT INTO \(identifier: s).items (id, name) VALUES (\(Int64(2)), \(nullName))")
+        let optional = try await client.query("SELECT name FROM \(identifier: s).items WHERE id = \(Int64(2))").first!.decode(String?.self)
+        #expect(optional == nil)
+    }
+
+    @Test func injectionAttemptsStayData() async throws {
+        let s = try await schema()
+        let attack = "x'); DROP TABLE items; --"
+        try await client.query("INSERT INTO \(identifier: s).items (id, name) VALUES (\(Int64(1)), \(attack))")
+        let names = try await client.query("SELECT name FROM \(identifier: s).items WHERE name = \(attack)").decode(String.self)
+        #expect(names == [attack])
+        // An identifier with quotes is quoted, not executed.
+        let weird = #"odd"; DROP SCHEMA x; --"#
+        try await client.query("CREATE SCHEMA \(identifier: weird)")
+        let exists = try await client.query("SELECT count(*) FROM pg_namespace WHERE nspname = \(weird)").first!.decode(Int.self)
+        #expect(exists == 1)
+        try await client.query("DROP SCHEMA \(identifier: weird)")
+        let arrays = try await client.query("SELECT count(*) FROM unnest(\(PostgresArray<String>(["a\"b", "c\\d", nil, "{e}"]))::text[]) AS v WHERE v IN ('a\"b', 'c\\d', '{e}')").first!.decode(Int.self)
+        #expect(arrays == 3)
+    }
+
+    @Test func decodingErrorNamesColumnIndexAndTypeButNotTheValue() async throws {
+        let row = try await client.query("SELECT 'secret-value'::text AS phone, 1 AS n").first!
+        do {
+            _ = try row.decode(Int.self, Int.self)
+            Issue.record("decoding text as Int must fail")
+        } catch let error as PostgresDecodingError {
+            #expect(error.column == "phone" && error.index == 0 && error.type == "Int")
+            #expect(!error.description.contains("secret-value"))
+        }
+        #expect(throws: PostgresDecodingError.self) { _ = try row.decode(column: "missing", as: Int.self) }
+        #expect(throws: PostgresDecodingError.self) { _ = try row.decode(Int.self, Int.self, Int.self) }
+    }
+
+    @Test func serverErrorsCarrySQLStateWithoutBoundValues() async throws {
+        let s = try await schema()
+        try await client.query("INSERT INTO \(identifier: s).items (id, name) VALUES (\(Int64(7)), \("a"))")
+        do {
+            try await client.query("INSERT INTO \(identifier: s).items (id, name) VALUES (\(Int64(7)), \("13800138000"))")
+            Issue.record("duplicate key must fail")
+        } catch let error as PostgresError {
+            #expect(error.isUniqueViolation && error.sqlState == "23505")
+            #expect(error.constraint == "items_pkey")
+            #expect(!error.description.contains("7)") && !error.description.contains("13800138000"))
+        }
+        do {
+            try await client.query("SELECT \("not-a-number")::int")
+            Issue.record("bad cast must fail")
+        } catch let error as PostgresError {
+            #expect(error.sqlState == "22P02" && !error.description.contains("not-a-number"))
+        }
+        await #expect(throws: PostgresError.self) { try await client.query("SELEC 1") }
+    }
+
+    @Test func transactionsCommitOrRollBackWhole() async throws {
+        let s = try await schema()
+        struct Boom: Error {}
+        await #expect(throws: Boom.self) {
+            try await client.withTransaction { tx in
+                try tx.query("INSERT INTO \(identifier: s).items (id) VALUES (\(Int64(1)))")
+                throw Boom()
+            }
+        }
+        try await client.withTransaction { tx in
+            try tx.query("INSERT INTO \(identifier: s).items (id) VALUES (\(Int64(2)))")
+            try tx.query("INSERT INTO \(identifier: s).items (id) VALUES (\(Int64(3)))")
+        }
+        let ids = try await client.query("SELECT id FROM \(identifier: s).items ORDER BY id").decode(Int64.self)
+        #expect(ids == [2, 3])
+        // The connection is clean for the next user after a failed transaction.
+        let one = try await client.query("SELECT 1").first!.decode(Int.self)
+        #expect(one == 1)
+    }
+
+    @Test func pipelineRunsManyStatementsAndFailsWhole() async throws {
+        let s = try await schema()
+        let inserts: [PostgresQuery] = (1...1_000).map { "INSERT INTO \(identifier: s).items (id, name) VALUES (\(Int64($0)), \("n\($0)")) RETURNING id" }
+        let results = try await client.withTransaction { try $0.pipeline(inserts) }
+        #expect(results.count == 1_000)
+        #expect(try results[999].first!.decode(Int64.self) == 1_000)
+
+        var statements: [PostgresQuery] = (2_001...2_010).map { "INSERT INTO \(identifier: s).items (id) VALUES (\(Int64($0)))" }
+        statements.insert("INSERT INTO \(identifier: s).items (id) VALUES (\(Int64(1)))", at: 5)  // duplicate
+        let failing = statements
+        await #expect(throws: PostgresError.self) {
+            try await client.withTransaction { try $0.pipeline(failing) }
+        }
+        let count = try await client.query("SELECT count(*) FROM \(identifier: s).items").first!.decode(Int.self)
+        #expect(count == 1_000)
+    }
+
+    @Test func poolServesManyConcurrentCallersWithFewConnections() async throws {
+        let small = TestEnvironment.postgres(maxConnections: 3)
+        let pids = try await withThrowingTaskGroup(of: Int.self) { group in
+            for _ in 0..<60 {
+                group.addTask { try await small.query("SELECT pg_backend_pid() FROM pg_sleep(0.01)").first!.decode(Int.self) }
+            }
+            var all: [Int] = []
+            for try await pid in group { all.append(pid) }
+            return all
+        }
+        #expect(pids.count == 60)
+        #expect(Set(pids).count <= 3)
+        await small.shutdown()
+        await #expect(throws: PostgresError.self) { try await small.query("SELECT 1") }
+    }
+
+    @Test func connectionFailureIsAConnectionError() async throws {
+        let bad = PostgresClient(configuration: PostgresConfiguration(connectionString: "postgresql://funnel@127.0.0.1:1/none?connect_timeout=2"), logger: TestEnvironment.logger())
+        do {
+            try await bad.query("SELECT 1")
+            Issue.record("must fail")
+        } catch let error as PostgresError {
+            #expect(error.kind == .connection)
+        }
+        await bad.shutdown()
+    }
+}
+
+@Suite("Migrations")
+struct MigrationTests {
+    let client = TestEnvironment.postgres(maxConnections: 8)
+    let migrations = [
+        PostgresMigration(version: 1, name: "create things", sql: "CREATE TABLE things (id bigint PRIMARY KEY); CREATE INDEX things_idx ON things (id);"),
+        PostgresMigration(version: 2, name: "add name", sql: "ALTER TABLE things ADD COLUMN name text;"),
+    ]
+
+    @Test func appliesInOrderOnceAndIntoItsOwnSchema() async throws {
+        let schema = TestEnvironment.uniqueName("mig")
+        let migrator = PostgresMigrator(schema: schema, migrations: migrations.reversed())
+        #expect(try await migrator.migrate(client, logger: TestEnvironment.logger()) == [1, 2])
+        #expect(try await migrator.migrate(client, logger: TestEnvironment.logger()) == [])
+        #expect(try await migrator.isCurrent(client))
+        try await client.query("INSERT INTO \(identifier: schema).things (id, name) VALUES (\(Int64(1)), \("x"))")
+    }
+
+    @Test func changedAppliedMigrationIsRefused() async throws {
+        let schema = TestEnvironment.uniqueName("mig")
+        try await PostgresMigrator(schema: schema, migrations: migrations).migrate(client, logger: TestEnvironment.logger())
+        var changed = migrations
+        changed[1] = PostgresMigration(version: 2, name: "add name", sql: "ALTER TABLE things ADD COLUMN name varchar(10);")
+        await #expect(throws: PostgresError.self) {
+            try await PostgresMigrator(schema: schema, migrations: changed).migrate(client, logger: TestEnvironment.logger())
+        }
+    }
+
+    @Test func failingMigrationLeavesNothingHalfApplied() async throws {
+        let schema = TestEnvironment.uniqueName("mig")
+        let broken = migrations + [PostgresMigration(version: 3, name: "broken", sql: "CREATE TABLE t3 (id int); SELECT no_such_function();")]
+        await #expect(throws: PostgresError.self) {
+            try await PostgresMigrator(schema: schema, migrations: broken).migrate(client, logger: TestEnvironment.logger())
+        }
+        let t3 = try await client.query("SELECT to_regclass(\(schema + ".t3")) IS NULL").first!.decode(Bool.self)
+        #expect(t3)
+        #expect(try await !PostgresMigrator(schema: schema, migrations: broken).isCurrent(client))
+    }
+
+    @Test func replicasStartingTogetherApplyEachMigrationOnce() async throws {
+        let schema = TestEnvironment.uniqueName("mig")
+        let applied = try await withThrowingTaskGroup(of: [Int].self) { group in
+            for _ in 0..<6 {
+                group.addTask {
+                    let own = TestEnvironment.postgres(maxConnections: 1)
+                    defer { Task { await own.shutdown() } }
+                    return try await PostgresMigrator(schema: schema, migrations: migrations).migrate(own, logger: TestEnvironment.logger())
+                }
+            }
+            var all: [Int] = []
+            for try await versions in group { all += versions }
+            return all
+        }
+        #expect(applied.sorted() == [1, 2])
+    }
+}
