@@ -100,6 +100,31 @@ public final class KafkaConsumer: Sendable {
         if code != RD_KAFKA_RESP_ERR_NO_ERROR && code != RD_KAFKA_RESP_ERR__NO_OFFSET { throw KafkaError(code: code) }
     }
 
+    /// True once the group has given this member an assignment (possibly empty, with more members than partitions).
+    public var hasJoinedGroup: Bool { client.context.joined }
+
+    /// Records behind the high watermark per assigned partition, from librdkafka's cached watermarks
+    /// (no broker round trip).
+    public func lag() -> [KafkaTopicPartition: Int64] {
+        var result: [KafkaTopicPartition: Int64] = [:]
+        let assigned = client.context.assignment
+        guard !assigned.isEmpty else { return result }
+        let list = rd_kafka_topic_partition_list_new(Int32(assigned.count))!
+        defer { rd_kafka_topic_partition_list_destroy(list) }
+        for tp in assigned { rd_kafka_topic_partition_list_add(list, tp.topic, tp.partition) }
+        guard rd_kafka_position(client.handle, list) == RD_KAFKA_RESP_ERR_NO_ERROR else { return result }
+        for i in 0..<Int(list.pointee.cnt) {
+            let element = list.pointee.elems[i]
+            var low: Int64 = 0
+            var high: Int64 = 0
+            guard rd_kafka_get_watermark_offsets(client.handle, element.topic, element.partition, &low, &high) == RD_KAFKA_RESP_ERR_NO_ERROR,
+                  high >= 0 else { continue }
+            let position = element.offset >= 0 ? element.offset : low
+            result[KafkaTopicPartition(topic: String(cString: element.topic), partition: element.partition)] = max(0, high - position)
+        }
+        return result
+    }
+
     /// The partitions this member holds now.
     public var assignment: Set<KafkaTopicPartition> { client.context.assignment }
 

@@ -10,6 +10,7 @@ final class RDKafkaContext: @unchecked Sendable {
     private var _fatalError: KafkaError?
     private var _assignment: Set<KafkaTopicPartition> = []
     private var _paused = false
+    private var _joined = false
 
     init(logger: Logger) {
         self.logger = logger
@@ -19,7 +20,13 @@ final class RDKafkaContext: @unchecked Sendable {
     func setFatal(_ error: KafkaError) { lock.withLock { _fatalError = error } }
 
     var assignment: Set<KafkaTopicPartition> { lock.withLock { _assignment } }
-    func assign(_ partitions: [KafkaTopicPartition]) { lock.withLock { _assignment.formUnion(partitions) } }
+    func assign(_ partitions: [KafkaTopicPartition]) {
+        lock.withLock {
+            _assignment.formUnion(partitions)
+            _joined = true
+        }
+    }
+    var joined: Bool { lock.withLock { _joined } }
     func revoke(_ partitions: [KafkaTopicPartition]) { lock.withLock { _assignment.subtract(partitions) } }
     func revokeAll() { lock.withLock { _assignment.removeAll() } }
 

@@ -31,6 +31,7 @@ public final class PostgresClient: Sendable {
 
     /// Runs `body` with a pooled connection, on that connection's thread. A broken connection is replaced on
     /// the next use.
+    @discardableResult
     public func withConnection<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
         let worker = try await checkout()
         defer { state.checkin(worker) }
@@ -42,6 +43,7 @@ public final class PostgresClient: Sendable {
     }
 
     /// Runs `body` inside one transaction on a pooled connection.
+    @discardableResult
     public func withTransaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
         try await withConnection { try $0.transaction(body) }
     }

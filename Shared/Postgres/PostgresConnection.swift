@@ -66,6 +66,7 @@ public final class PostgresConnection {
         _ = try consume(PQexec(conn, sql), file: file, line: line)
     }
 
+    @discardableResult
     /// Sends `queries` in pipeline mode (chunks of ``pipelineChunkSize`` per round trip) and returns each
     /// one's rows, in order. The first failure is thrown after the pipeline is drained; inside a transaction
     /// it leaves the transaction failed, so the caller rolls back.

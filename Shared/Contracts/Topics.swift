@@ -1,0 +1,26 @@
+import SwiftProtobuf
+
+/// A topic and the event type its records carry.
+public struct Topic<Event: SwiftProtobuf.Message>: Sendable, Hashable, CustomStringConvertible {
+    public let name: String
+    /// The CloudEvents `ce_type` of its records.
+    public let eventType: String
+
+    public init(_ name: String, eventType: String) {
+        self.name = name
+        self.eventType = eventType
+    }
+
+    public var description: String { name }
+}
+
+/// The suite's topics (`<domain>.<stream>.v<N>`), typed by their event.
+public enum Topics {
+    /// Input: leads pushed by marketing's own tools. Key: platform lead id.
+    public static let campaignLeads = Topic<Funnel_Marketing_V1_CampaignLead>("marketing.campaign-leads.v1", eventType: "funnel.marketing.campaign-lead.v1")
+    /// Validated leads from marketing-intake and online-chat. Key: identity key.
+    public static let leadsCaptured = Topic<Funnel_Leads_V1_LeadCaptured>("leads.captured.v1", eventType: "funnel.leads.captured.v1")
+
+    /// The dead-letter topic of a service: `dlq.<service>.v1`.
+    public static func deadLetter(service: String) -> String { "dlq.\(service).v1" }
+}

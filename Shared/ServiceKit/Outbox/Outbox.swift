@@ -1,0 +1,78 @@
+import Contracts
+import Foundation
+import Kafka
+import Postgres
+
+/// A record waiting in the outbox: written in the same transaction as the business change, published later.
+public struct OutboxRecord: Sendable {
+    public var topic: String
+    public var key: [UInt8]?
+    public var headers: [KafkaHeader]
+    public var payload: [UInt8]
+
+    public init(topic: String, key: [UInt8]?, headers: [KafkaHeader], payload: [UInt8]) {
+        self.topic = topic
+        self.key = key
+        self.headers = headers
+        self.payload = payload
+    }
+
+    public init(_ event: CloudEvent) {
+        self.init(topic: event.topic, key: Array(event.key.utf8), headers: event.headers, payload: event.payload)
+    }
+}
+
+/// Builds the statements that put records into a schema's outbox (pipeline them inside the transaction).
+public struct Outbox: Sendable {
+    public let schema: String
+
+    public init(schema: String) { self.schema = schema }
+
+    public func insert(_ record: OutboxRecord) -> PostgresQuery {
+        "INSERT INTO \(identifier: schema).outbox (topic, key, headers, payload) VALUES (\(record.topic), \(record.key), \(HeaderCodec.encode(record.headers)), \(record.payload))"
+    }
+
+    public func insert(_ event: CloudEvent) -> PostgresQuery { insert(OutboxRecord(event)) }
+}
+
+/// Kafka headers in one bytea column, exactly (binary values included): per header, u16 key length, key,
+/// i32 value length (-1 for null), value; big-endian.
+public enum HeaderCodec {
+    public static func encode(_ headers: [KafkaHeader]) -> [UInt8] {
+        var out: [UInt8] = []
+        for header in headers {
+            let key = Array(header.key.utf8.prefix(Int(UInt16.max)))
+            out += [UInt8(key.count >> 8), UInt8(key.count & 0xFF)] + key
+            if let value = header.value {
+                let n = UInt32(value.count)
+                out += [UInt8(n >> 24), UInt8(n >> 16 & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n & 0xFF)] + value
+            } else {
+                out += [0xFF, 0xFF, 0xFF, 0xFF]
+            }
+        }
+        return out
+    }
+
+    public static func decode(_ bytes: [UInt8]) -> [KafkaHeader] {
+        var headers: [KafkaHeader] = []
+        var i = 0
+        while i + 2 <= bytes.count {
+            let keyLength = Int(bytes[i]) << 8 | Int(bytes[i + 1])
+            i += 2
+            guard i + keyLength + 4 <= bytes.count else { break }
+            let key = String(decoding: bytes[i..<(i + keyLength)], as: UTF8.self)
+            i += keyLength
+            let raw = UInt32(bytes[i]) << 24 | UInt32(bytes[i + 1]) << 16 | UInt32(bytes[i + 2]) << 8 | UInt32(bytes[i + 3])
+            i += 4
+            if raw == UInt32.max {
+                headers.append(KafkaHeader(key: key, value: nil))
+            } else {
+                let n = Int(raw)
+                guard i + n <= bytes.count else { break }
+                headers.append(KafkaHeader(key: key, value: Array(bytes[i..<(i + n)])))
+                i += n
+            }
+        }
+        return headers
+    }
+}

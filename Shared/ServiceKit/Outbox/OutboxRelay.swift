@@ -1,0 +1,163 @@
+import Foundation
+import Kafka
+import Logging
+import Metrics
+import Postgres
+import ServiceLifecycle
+import ThreadExecutor
+
+/// Publishes a schema's outbox with the idempotent producer and marks rows sent on their delivery reports.
+///
+/// One replica relays at a time (a session advisory lock on the relay's own connection), so records leave in
+/// outbox order and a key's events stay in order; the others stand by and take over when its connection ends.
+/// Delivery is at least once: a crash between a delivery report and the mark re-sends those records with the
+/// same `ce_id`, which consumers dedupe.
+public final class OutboxRelay: Service, Sendable {
+    private let connectionString: String
+    private let schema: String
+    private let producer: KafkaProducer
+    private let logger: Logger
+    private let wake = WakeSignal()
+    private let batchSize: Int
+    /// How long sent rows are kept (for inspection) before housekeeping deletes them.
+    private let sentRetention: Duration
+    /// How long message ids are kept in the idempotent-consumer table: the redelivery window we dedupe.
+    private let dedupeRetention: Duration
+    private let published: Counter
+    private let failures: Counter
+    private let backlog: Gauge
+    public let health: HealthState?
+
+    public init(connectionString: String, schema: String, producer: KafkaProducer, logger: Logger, health: HealthState? = nil,
+                batchSize: Int = 1_000, sentRetention: Duration = .seconds(3_600), dedupeRetention: Duration = .seconds(7 * 86_400)) {
+        self.connectionString = connectionString
+        self.schema = schema
+        self.producer = producer
+        self.logger = logger
+        self.health = health
+        self.batchSize = batchSize
+        self.sentRetention = sentRetention
+        self.dedupeRetention = dedupeRetention
+        self.published = Counter(label: "funnel_outbox_published_total", dimensions: [("schema", schema)])
+        self.failures = Counter(label: "funnel_outbox_delivery_failures_total", dimensions: [("schema", schema)])
+        self.backlog = Gauge(label: "funnel_outbox_backlog", dimensions: [("schema", schema)])
+    }
+
+    /// Asks the relay to look at the outbox now (after a commit that wrote to it).
+    public func signal() { wake.signal() }
+
+    public func run() async throws {
+        let thread = DedicatedThread(name: "outbox-relay-\(schema)")
+        let session = RelaySession(connectionString: connectionString, schema: schema, logger: logger)
+        defer {
+            thread.submit { session.close() }
+            Task { await thread.shutdownGracefully() }
+        }
+        var lastHousekeeping = ContinuousClock.now - .seconds(3_600)
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                let isLeader = try await thread.run { try session.ensureLeader() }
+                if !isLeader {
+                    await wake.wait(timeout: .seconds(1))
+                    continue
+                }
+                if ContinuousClock.now - lastHousekeeping > .seconds(30) {
+                    let (sent, dedupe) = (sentRetention.milliseconds, dedupeRetention.milliseconds)
+                    let unsent = try await thread.run { try session.housekeeping(sentRetentionMS: sent, dedupeRetentionMS: dedupe) }
+                    backlog.record(unsent)
+                    lastHousekeeping = .now
+                }
+                let size = batchSize
+                let rows = try await thread.run { try session.fetchUnsent(limit: size) }
+                if rows.isEmpty {
+                    backlog.record(0)
+                    await wake.wait(timeout: .milliseconds(250))
+                    continue
+                }
+                let results = try await producer.sendBatch(rows.map(\.message))
+                var delivered: [Int64] = []
+                var firstFailure: KafkaError?
+                for (row, result) in zip(rows, results) {
+                    switch result {
+                    case .success: delivered.append(row.id)
+                    case .failure(let error): if firstFailure == nil { firstFailure = error }
+                    }
+                }
+                if !delivered.isEmpty {
+                    let ids = delivered
+                    try await thread.run { try session.markSent(ids) }
+                    published.increment(by: delivered.count)
+                }
+                if let firstFailure {
+                    failures.increment(by: rows.count - delivered.count)
+                    logger.error("outbox records not delivered; retrying", metadata: ["count": "\(rows.count - delivered.count)", "error": "\(firstFailure)"])
+                    try? await Task.sleep(for: .milliseconds(500))
+                }
+            } catch {
+                logger.error("outbox relay error; retrying", metadata: ["error": "\(error)"])
+                try await thread.run { session.reset() }
+                try? await Task.sleep(for: .seconds(1))
+            }
+        }
+        logger.info("outbox relay stopped", metadata: ["schema": "\(schema)"])
+    }
+}
+
+/// The relay's connection and leadership, used only on the relay's thread.
+final class RelaySession: @unchecked Sendable {
+    struct Row: Sendable {
+        let id: Int64
+        let message: KafkaOutgoingMessage
+    }
+
+    let connectionString: String
+    let schema: String
+    let logger: Logger
+    private var connection: PostgresConnection?
+    private var leader = false
+
+    init(connectionString: String, schema: String, logger: Logger) {
+        self.connectionString = connectionString
+        self.schema = schema
+        self.logger = logger
+    }
+
+    func ensureLeader() throws -> Bool {
+        if connection?.isHealthy != true {
+            connection = try PostgresConnection(connectionString: connectionString, logger: logger)
+            leader = false
+        }
+        if leader { return true }
+        let lockKey = "funnel.outbox.\(schema)"
+        leader = try connection!.query("SELECT pg_try_advisory_lock(hashtextextended(\(lockKey), 0))").first!.decode(Bool.self)
+        if leader { logger.info("outbox relay is the leader", metadata: ["schema": "\(schema)"]) }
+        return leader
+    }
+
+    func fetchUnsent(limit: Int) throws -> [Row] {
+        let rows = try connection!.query("SELECT id, topic, key, headers, payload FROM \(identifier: schema).outbox WHERE sent_at IS NULL ORDER BY id LIMIT \(limit)")
+        return try rows.map { row in
+            let (id, topic, key, headers, payload) = try row.decode(Int64.self, String.self, [UInt8]?.self, [UInt8].self, [UInt8].self)
+            return Row(id: id, message: KafkaOutgoingMessage(topic: topic, key: key, value: payload, headers: HeaderCodec.decode(headers)))
+        }
+    }
+
+    func markSent(_ ids: [Int64]) throws {
+        try connection!.query("UPDATE \(identifier: schema).outbox SET sent_at = now() WHERE id = ANY(\(PostgresArray(ids)))")
+    }
+
+    /// Deletes old sent rows and old message ids; returns the unsent count.
+    func housekeeping(sentRetentionMS: Int64, dedupeRetentionMS: Int64) throws -> Int {
+        try connection!.query("DELETE FROM \(identifier: schema).outbox WHERE sent_at < now() - make_interval(secs => \(Double(sentRetentionMS) / 1000))")
+        try connection!.query("DELETE FROM \(identifier: schema).processed_messages WHERE processed_at < now() - make_interval(secs => \(Double(dedupeRetentionMS) / 1000))")
+        return try connection!.query("SELECT count(*) FROM \(identifier: schema).outbox WHERE sent_at IS NULL").first!.decode(Int.self)
+    }
+
+    func reset() {
+        connection?.close()
+        connection = nil
+        leader = false
+    }
+
+    func close() { reset() }
+}

@@ -1,0 +1,22 @@
+/// Masks for display and logs: enough for a person to recognise, never enough to contact.
+public enum Masking {
+    /// `+8613800138000` → `138****8000`; other lengths keep at most the first 3 and last 4 digits.
+    public static func phone(_ e164: String) -> String {
+        var digits = Array(e164.filter(\.isNumber))
+        if e164.hasPrefix("+86"), digits.count == 13 { digits.removeFirst(2) }
+        guard digits.count > 7 else { return String(repeating: "*", count: digits.count) }
+        return String(digits.prefix(3)) + "****" + String(digits.suffix(4))
+    }
+
+    /// `zhang.san@example.com` → `z***@example.com`.
+    public static func email(_ email: String) -> String {
+        guard let at = email.firstIndex(of: "@"), at != email.startIndex else { return "***" }
+        return String(email[email.startIndex]) + "***" + String(email[at...])
+    }
+
+    /// `张三丰` → `张**`, `Alice` → `A****`.
+    public static func name(_ name: String) -> String {
+        guard let first = name.first else { return "" }
+        return String(first) + String(repeating: "*", count: max(1, name.count - 1))
+    }
+}

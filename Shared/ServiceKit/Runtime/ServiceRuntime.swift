@@ -1,0 +1,105 @@
+import Foundation
+import Hummingbird
+import Kafka
+import Logging
+import Postgres
+import Prometheus
+import ServiceLifecycle
+
+/// What every service process holds: its settings, the PostgreSQL pool, the producer, the outbox relay, health
+/// and metrics. `run` starts them as one ServiceGroup (in order) and shuts them down in reverse on SIGTERM/SIGINT:
+/// HTTP first, then consumers (finishing their batch), the relay, the producer (flushed), the pool last.
+public struct ServiceRuntime: Sendable {
+    public let settings: ServiceSettings
+    public let logger: Logger
+    public let postgres: PostgresClient
+    public let producer: KafkaProducer
+    public let relay: OutboxRelay
+    public let health: HealthState
+    public let registry: PrometheusCollectorRegistry
+
+    /// Connects, applies `migrations` to the service's schema (waiting up to `databaseWait` for PostgreSQL to
+    /// come up) and creates the producer and relay.
+    public static func prepare(settings: ServiceSettings, migrations: [PostgresMigration], registry: PrometheusCollectorRegistry,
+                               logger: Logger, databaseWait: Duration = .seconds(30)) async throws -> ServiceRuntime {
+        if settings.usesDevelopmentSecrets {
+            logger.warning("development secrets in use (FUNNEL_PII_PEPPER / FUNNEL_PII_KEYS / FUNNEL_ADMIN_TOKEN unset): never in production")
+        }
+        let health = HealthState()
+        health.register("postgres")
+        health.register("migrations")
+        let postgres = PostgresClient(configuration: PostgresConfiguration(connectionString: settings.postgresURL, maxConnections: settings.postgresPoolSize), logger: logger)
+        let migrator = PostgresMigrator(schema: settings.schema, migrations: migrations)
+        let deadline = ContinuousClock.now + databaseWait
+        while true {
+            do {
+                try await migrator.migrate(postgres, logger: logger)
+                break
+            } catch let error as PostgresError where error.kind == .connection && ContinuousClock.now < deadline {
+                logger.warning("PostgreSQL not reachable yet; retrying", metadata: ["error": "\(error)"])
+                try await Task.sleep(for: .seconds(1))
+            }
+        }
+        health.set("postgres", true)
+        health.set("migrations", true)
+        var producerConfiguration = KafkaProducerConfiguration(client: settings.kafkaClient)
+        producerConfiguration.linger = .milliseconds(2)
+        let producer = try KafkaProducer(configuration: producerConfiguration, logger: logger)
+        let relay = OutboxRelay(connectionString: settings.postgresURL, schema: settings.schema, producer: producer, logger: logger, health: health)
+        return ServiceRuntime(settings: settings, logger: logger, postgres: postgres, producer: producer, relay: relay, health: health, registry: registry)
+    }
+
+    /// A consume loop for `topics` in the service's group, with the service's batch and retry settings.
+    public func consumeLoop(topics: [String], handler: any BatchHandler, groupID: String? = nil) -> ConsumeLoop {
+        var configuration = ConsumeLoop.Configuration(
+            service: settings.serviceName, schema: settings.schema, topics: topics,
+            consumer: KafkaConsumerConfiguration(client: settings.kafkaClient, groupID: groupID ?? settings.consumerGroup)
+        )
+        configuration.batchSize = settings.consumerBatchSize
+        configuration.maxRetries = settings.consumerMaxRetries
+        return ConsumeLoop(configuration: configuration, postgres: postgres, handler: handler, relay: relay, health: health, logger: logger)
+    }
+
+    /// The HTTP application on the configured address, with problem+json errors and the operational routes.
+    public func application(router: Router<BasicRequestContext>, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+        OperationalRoutes.add(to: router, health: health, registry: registry)
+        return Application(
+            router: router,
+            configuration: ApplicationConfiguration(address: .hostname(settings.httpHost, port: settings.httpPort), serverName: settings.serviceName),
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
+            logger: logger
+        )
+    }
+
+    /// Runs everything until SIGTERM/SIGINT (or until a service fails), then shuts down in reverse order.
+    public func run(consumers: [ConsumeLoop], application: some ApplicationProtocol & Service, signals: Bool = true) async throws {
+        let postgres = self.postgres
+        let producer = self.producer
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: Lifetime(name: "postgres") { await postgres.shutdown() }),
+            .init(service: Lifetime(name: "producer") { await producer.shutdown() }),
+            .init(service: relay, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
+        ]
+        services += consumers.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup) }
+        services.append(.init(service: application, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup))
+        var configuration = ServiceGroupConfiguration(services: services, logger: logger)
+        if signals { configuration.gracefulShutdownSignals = [.sigterm, .sigint] }
+        try await ServiceGroup(configuration: configuration).run()
+    }
+}
+
+/// Holds a resource open while the group runs and closes it on graceful shutdown.
+struct Lifetime: Service {
+    let name: String
+    let close: @Sendable () async -> Void
+
+    init(name: String, close: @escaping @Sendable () async -> Void) {
+        self.name = name
+        self.close = close
+    }
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        await close()
+    }
+}
