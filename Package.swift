@@ -18,7 +18,8 @@ func service(_ name: String, executable: String, dependencies: [Target.Dependenc
     [
         .target(
             name: name,
-            dependencies: ["ServiceKit", "Contracts", "Kafka", "Postgres", log, hummingbird, argumentParser] + dependencies,
+            dependencies: ["ServiceKit", "Contracts", "Kafka", "Postgres", log, hummingbird, argumentParser,
+                           .product(name: "HTTPTypes", package: "swift-http-types")] + dependencies,
             path: "Services/\(name)/Library",
             swiftSettings: swiftSettings
         ),
@@ -48,6 +49,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
     ],
     targets: [
         // C libraries from Debian, reached through module maps.
@@ -74,6 +76,7 @@ let package = Package(
             name: "ServiceKit",
             dependencies: [
                 "Kafka", "Postgres", "Contracts", "COpenSSL", "CPhoneNumber", log, metrics, lifecycle, hummingbird,
+                .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],
             path: "Shared/ServiceKit",

@@ -62,6 +62,15 @@ public struct PostgresDecodingError: Error, CustomStringConvertible, Sendable {
     public let file: String
     public let line: Int
 
+    public init(column: String, index: Int, type: String, reason: String, file: String = #fileID, line: Int = #line) {
+        self.column = column
+        self.index = index
+        self.type = type
+        self.reason = reason
+        self.file = file
+        self.line = line
+    }
+
     public var description: String {
         "PostgresDecodingError(column \(column) at index \(index) as \(type): \(reason) at \(file):\(line))"
     }

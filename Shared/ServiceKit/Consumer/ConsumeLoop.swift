@@ -20,12 +20,15 @@ public final class ConsumeLoop: Service, Sendable {
         public var maxRetries: Int = 5
         public var backoffBase: Duration = .milliseconds(100)
         public var backoffCap: Duration = .seconds(5)
+        /// Where dead letters go; `dlq.<service>.v1` by default.
+        public var deadLetterTopic: String
 
         public init(service: String, schema: String, topics: [String], consumer: KafkaConsumerConfiguration) {
             self.service = service
             self.schema = schema
             self.topics = topics
             self.consumer = consumer
+            self.deadLetterTopic = Topics.deadLetter(service: service)
         }
     }
 
@@ -151,6 +154,7 @@ public final class ConsumeLoop: Service, Sendable {
         let handler = self.handler
         let outbox = self.outbox
         let service = configuration.service
+        let deadLetterTopic = configuration.deadLetterTopic
         let (processed, duplicates, rejected) = try await postgres.withTransaction { tx -> (Int, Int, Int) in
             var firstByID: [String: Int] = [:]
             var ids: [String] = []
@@ -185,7 +189,7 @@ public final class ConsumeLoop: Service, Sendable {
                     inserts += events.map(outbox.insert)
                 case .rejected(let code, let reason):
                     rejected += 1
-                    inserts.append(outbox.insert(Self.deadLetterRecord(record, service: service, code: code, reason: reason)))
+                    inserts.append(outbox.insert(Self.deadLetterRecord(record, service: service, topic: deadLetterTopic, code: code, reason: reason)))
                 }
             }
             if !inserts.isEmpty { try tx.pipeline(inserts) }
@@ -197,11 +201,11 @@ public final class ConsumeLoop: Service, Sendable {
     }
 
     private func deadLetter(_ record: KafkaConsumedMessage, code: String, reason: String) -> OutboxRecord {
-        Self.deadLetterRecord(record, service: configuration.service, code: code, reason: reason)
+        Self.deadLetterRecord(record, service: configuration.service, topic: configuration.deadLetterTopic, code: code, reason: reason)
     }
 
     /// The dead letter of `record`: its key, payload and headers, plus where it came from and why it failed.
-    static func deadLetterRecord(_ record: KafkaConsumedMessage, service: String, code: String, reason: String) -> OutboxRecord {
+    static func deadLetterRecord(_ record: KafkaConsumedMessage, service: String, topic: String, code: String, reason: String) -> OutboxRecord {
         var headers = record.headers.filter { !$0.key.hasPrefix("dlq_") }
         headers += [
             KafkaHeader(key: "dlq_service", text: service),
@@ -212,7 +216,7 @@ public final class ConsumeLoop: Service, Sendable {
             KafkaHeader(key: "dlq_error_reason", text: String(reason.prefix(1_000))),
             KafkaHeader(key: "dlq_failed_at", text: RFC3339.format(Date())),
         ]
-        return OutboxRecord(topic: Topics.deadLetter(service: service), key: record.key, headers: headers, payload: record.value)
+        return OutboxRecord(topic: topic, key: record.key, headers: headers, payload: record.value)
     }
 
     /// The dedupe key: the record's `ce_id`, or its coordinates when it has none (plain JSON pushes).

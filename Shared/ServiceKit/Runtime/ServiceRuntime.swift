@@ -2,6 +2,7 @@ import Foundation
 import Hummingbird
 import Kafka
 import Logging
+import Contracts
 import Postgres
 import Prometheus
 import ServiceLifecycle
@@ -49,14 +50,15 @@ public struct ServiceRuntime: Sendable {
         return ServiceRuntime(settings: settings, logger: logger, postgres: postgres, producer: producer, relay: relay, health: health, registry: registry)
     }
 
-    /// A consume loop for `topics` in the service's group, with the service's batch and retry settings.
+    /// A consume loop for `topics` (suite names; the topic prefix is applied) in the service's group, with the service's batch and retry settings.
     public func consumeLoop(topics: [String], handler: any BatchHandler, groupID: String? = nil) -> ConsumeLoop {
         var configuration = ConsumeLoop.Configuration(
-            service: settings.serviceName, schema: settings.schema, topics: topics,
+            service: settings.serviceName, schema: settings.schema, topics: topics.map(settings.topic),
             consumer: KafkaConsumerConfiguration(client: settings.kafkaClient, groupID: groupID ?? settings.consumerGroup)
         )
         configuration.batchSize = settings.consumerBatchSize
         configuration.maxRetries = settings.consumerMaxRetries
+        configuration.deadLetterTopic = settings.topic(Topics.deadLetter(service: settings.serviceName))
         return ConsumeLoop(configuration: configuration, postgres: postgres, handler: handler, relay: relay, health: health, logger: logger)
     }
 

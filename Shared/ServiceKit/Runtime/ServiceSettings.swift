@@ -42,6 +42,11 @@ public struct ServiceSettings: Sendable {
     public var phoneDefaultRegion: String
     /// True when development defaults are in use for secrets (logged loudly at start).
     public var usesDevelopmentSecrets: Bool
+    /// Prepended to every topic the service reads or writes (isolated test runs, shared staging brokers).
+    public var topicPrefix: String = ""
+
+    /// The full name of a suite topic under ``topicPrefix``.
+    public func topic(_ name: String) -> String { topicPrefix + name }
 
     /// The documented variables: name, default, meaning (the README's configuration table is this list).
     public static let documentation: [(name: String, defaultValue: String, meaning: String)] = [
@@ -63,6 +68,7 @@ public struct ServiceSettings: Sendable {
         ("FUNNEL_PII_ACTIVE_KEY", "first key of FUNNEL_PII_KEYS", "key id new values are encrypted with"),
         ("FUNNEL_ADMIN_TOKEN", "dev-admin-token (warns)", "bearer token of /v1/admin endpoints"),
         ("FUNNEL_PHONE_DEFAULT_REGION", "CN", "region for numbers without a country code"),
+        ("FUNNEL_TOPIC_PREFIX", "(none)", "prefix of every topic read or written (isolated runs on a shared broker)"),
     ]
 
     /// Reads the settings of `service` from `environment` (the process's by default).
@@ -122,7 +128,11 @@ public struct ServiceSettings: Sendable {
         guard schema.range(of: "^[a-z_][a-z0-9_]{0,62}$", options: .regularExpression) != nil else {
             throw ConfigurationError(variable: "FUNNEL_SCHEMA", reason: "must be a lower-case identifier")
         }
-        return ServiceSettings(
+        let prefix = value("FUNNEL_TOPIC_PREFIX") ?? ""
+        guard prefix.range(of: "^[A-Za-z0-9._-]{0,100}$", options: .regularExpression) != nil else {
+            throw ConfigurationError(variable: "FUNNEL_TOPIC_PREFIX", reason: "letters, digits, '.', '_' and '-' only")
+        }
+        var settings = ServiceSettings(
             serviceName: service, schema: schema,
             postgresURL: value("FUNNEL_POSTGRES_URL") ?? "postgresql://funnel@127.0.0.1:55432/funnel",
             postgresPoolSize: try int("FUNNEL_POSTGRES_POOL_SIZE", 8, range: 1...256),
@@ -139,6 +149,8 @@ public struct ServiceSettings: Sendable {
             phoneDefaultRegion: value("FUNNEL_PHONE_DEFAULT_REGION") ?? "CN",
             usesDevelopmentSecrets: devSecrets
         )
+        settings.topicPrefix = prefix
+        return settings
     }
 
     /// Kafka client settings with this service's identity and pass-through properties.

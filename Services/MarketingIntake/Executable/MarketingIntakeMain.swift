@@ -1,0 +1,8 @@
+import MarketingIntake
+
+@main
+struct MarketingIntakeMain {
+    static func main() async {
+        await IntakeCommand.main()
+    }
+}

@@ -1,0 +1,88 @@
+import Contracts
+import Foundation
+import Hummingbird
+import Logging
+import Postgres
+import Prometheus
+import ServiceKit
+
+/// marketing-intake: takes campaign leads from `marketing.campaign-leads.v1` and `POST /v1/leads`, validates,
+/// normalises, dedupes exact redeliveries, attributes them, and emits `leads.captured.v1`.
+public enum IntakeService {
+    public static let name = "marketing-intake"
+    public static let defaultHTTPPort = 8081
+    public static var migrations: [PostgresMigration] { IntakeMigrations.all }
+
+    /// The service's settings from the environment.
+    public static func settings(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ServiceSettings {
+        try ServiceSettings.fromEnvironment(service: name, defaultHTTPPort: defaultHTTPPort, environment: environment)
+    }
+
+    /// Everything the process runs, built on a prepared runtime.
+    public struct Components {
+        public let runtime: ServiceRuntime
+        public let router: Router<BasicRequestContext>
+        public let consumer: ConsumeLoop
+
+        public init(runtime: ServiceRuntime) throws {
+            self.runtime = runtime
+            let settings = runtime.settings
+            let validator = LeadValidator(keyer: settings.makeKeyer(), cipher: try settings.makeCipher(), defaultRegion: settings.phoneDefaultRegion)
+            let store = LeadStore(schema: settings.schema, service: settings.serviceName, outputTopic: settings.topic(Topics.leadsCaptured.name))
+            let router = Router(context: BasicRequestContext.self)
+            router.add(middleware: ProblemMiddleware())
+            LeadRoutes(postgres: runtime.postgres, validator: validator, store: store, schema: settings.schema,
+                       maxBodyBytes: settings.httpMaxBodyBytes, relay: runtime.relay).add(to: router)
+            AdminRoutes(sources: SourceStore(schema: settings.schema, postgres: runtime.postgres), adminToken: settings.adminToken,
+                        maxBodyBytes: settings.httpMaxBodyBytes).add(to: router)
+            self.router = router
+            self.consumer = runtime.consumeLoop(
+                topics: [Topics.campaignLeads.name],
+                handler: CampaignLeadHandler(validator: validator, store: store, schema: settings.schema)
+            )
+        }
+
+        /// Runs until SIGTERM/SIGINT.
+        public func run(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }, signals: Bool = true) async throws {
+            try await runtime.run(consumers: [consumer], application: runtime.application(router: router, onServerRunning: onServerRunning), signals: signals)
+        }
+    }
+
+    /// Admin operations on lead sources without HTTP (the `sources` subcommands).
+    public static func sourceAdmin(_ runtime: ServiceRuntime) -> SourceAdmin {
+        SourceAdmin(store: SourceStore(schema: runtime.settings.schema, postgres: runtime.postgres))
+    }
+}
+
+/// Lead-source administration, for the executable's subcommands and `make up`.
+public struct SourceAdmin: Sendable {
+    let store: SourceStore
+
+    public func create(name: String, channel: String) async throws -> String {
+        guard let channel = Channel(rawValue: channel) else { throw SourceAdminError(message: "unknown channel \(channel)") }
+        return try Self.json(await store.create(name: name, defaultChannel: channel))
+    }
+
+    public func list() async throws -> String { try Self.json(await store.list()) }
+
+    public func rotateKey(id: String) async throws -> String {
+        guard let uuid = UUID(uuidString: id), let issued = try await store.rotateKey(id: uuid) else { throw SourceAdminError(message: "no lead source \(id)") }
+        return try Self.json(issued)
+    }
+
+    public func disable(id: String) async throws {
+        guard let uuid = UUID(uuidString: id), try await store.disable(id: uuid) else { throw SourceAdminError(message: "no lead source \(id)") }
+    }
+
+    static func json(_ value: some Encodable) throws -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        return String(decoding: try encoder.encode(value), as: UTF8.self)
+    }
+}
+
+public struct SourceAdminError: Error, CustomStringConvertible {
+    public let message: String
+    public var description: String { message }
+}
