@@ -73,4 +73,5 @@ public final class ChildProcess: @unchecked Sendable {
 
 public struct ChildProcessError: Error, CustomStringConvertible {
     public let description: String
+    public init(description: String) { self.description = description }
 }

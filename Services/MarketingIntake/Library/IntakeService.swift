@@ -43,8 +43,9 @@ public enum IntakeService {
         }
 
         /// Runs until SIGTERM/SIGINT.
-        public func run(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }, signals: Bool = true) async throws {
-            try await runtime.run(consumers: [consumer], application: runtime.application(router: router, onServerRunning: onServerRunning), signals: signals)
+        public func run(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }, signals: Bool = true, stopper: ServiceStopper? = nil) async throws {
+            try await runtime.run(consumers: [consumer], application: runtime.application(router: router, onServerRunning: onServerRunning),
+                                  signals: signals, stopper: stopper)
         }
     }
 

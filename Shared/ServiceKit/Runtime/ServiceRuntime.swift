@@ -74,7 +74,8 @@ public struct ServiceRuntime: Sendable {
     }
 
     /// Runs everything until SIGTERM/SIGINT (or until a service fails), then shuts down in reverse order.
-    public func run(consumers: [ConsumeLoop], application: some ApplicationProtocol & Service, signals: Bool = true) async throws {
+    public func run(consumers: [ConsumeLoop], application: some ApplicationProtocol & Service, signals: Bool = true,
+                    stopper: ServiceStopper? = nil) async throws {
         let postgres = self.postgres
         let producer = self.producer
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
@@ -86,7 +87,9 @@ public struct ServiceRuntime: Sendable {
         services.append(.init(service: application, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup))
         var configuration = ServiceGroupConfiguration(services: services, logger: logger)
         if signals { configuration.gracefulShutdownSignals = [.sigterm, .sigint] }
-        try await ServiceGroup(configuration: configuration).run()
+        let group = ServiceGroup(configuration: configuration)
+        stopper?.attach(group)
+        try await group.run()
     }
 }
 
@@ -103,5 +106,23 @@ struct Lifetime: Service {
     func run() async throws {
         try? await gracefulShutdown()
         await close()
+    }
+}
+
+/// Stops a running service group gracefully from code (tests, embedding), as SIGTERM would.
+public final class ServiceStopper: Sendable {
+    private let group = LockedBox<ServiceGroup?>(nil)
+    private let requested = LockedBox(false)
+
+    public init() {}
+
+    func attach(_ serviceGroup: ServiceGroup) {
+        let stopNow = group.withLock { $0 = serviceGroup; return requested.withLock { $0 } }
+        if stopNow { Task { await serviceGroup.triggerGracefulShutdown() } }
+    }
+
+    public func stop() async {
+        requested.withLock { $0 = true }
+        if let serviceGroup = group.withLock({ $0 }) { await serviceGroup.triggerGracefulShutdown() }
     }
 }
