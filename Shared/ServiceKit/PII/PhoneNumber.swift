@@ -19,6 +19,7 @@ public struct PhoneNumber: Sendable, Hashable {
         }
 
         public let reason: Reason
+        public init(reason: Reason) { self.reason = reason }
         public var description: String {
             switch reason {
             case .empty: return "phone number is empty"

@@ -63,7 +63,7 @@ public struct ServiceSettings: Sendable {
         ("FUNNEL_HTTP_MAX_BODY_BYTES", "65536", "largest accepted request body (413 above)"),
         ("FUNNEL_LOG_FORMAT", "plain", "plain or json (one JSON object per line)"),
         ("FUNNEL_LOG_LEVEL", "info", "trace, debug, info, notice, warning, error, critical"),
-        ("FUNNEL_PII_PEPPER", "development pepper (warns)", "secret for HMAC identity keys; base64 or text, ≥16 bytes"),
+        ("FUNNEL_PII_PEPPER", "development pepper (warns)", "secret for HMAC identity keys: text, or base64:… for bytes; at least 16 bytes"),
         ("FUNNEL_PII_KEYS", "development key dev1 (warns)", "AES-256 keyring: id:base64(32 bytes), comma-separated"),
         ("FUNNEL_PII_ACTIVE_KEY", "first key of FUNNEL_PII_KEYS", "key id new values are encrypted with"),
         ("FUNNEL_ADMIN_TOKEN", "dev-admin-token (warns)", "bearer token of /v1/admin endpoints"),
@@ -88,7 +88,14 @@ public struct ServiceSettings: Sendable {
         var devSecrets = false
         let pepper: [UInt8]
         if let text = value("FUNNEL_PII_PEPPER") {
-            pepper = Data(base64Encoded: text).map(Array.init) ?? Array(text.utf8)
+            if text.hasPrefix("base64:") {
+                guard let decoded = Data(base64Encoded: String(text.dropFirst(7))) else {
+                    throw ConfigurationError(variable: "FUNNEL_PII_PEPPER", reason: "base64: prefix but the rest is not base64")
+                }
+                pepper = Array(decoded)
+            } else {
+                pepper = Array(text.utf8)
+            }
             guard pepper.count >= 16 else { throw ConfigurationError(variable: "FUNNEL_PII_PEPPER", reason: "must be at least 16 bytes") }
         } else {
             pepper = Array("funnel-development-pepper-not-for-production".utf8)

@@ -1,0 +1,117 @@
+import Contracts
+import Foundation
+import Kafka
+import Postgres
+import ServiceKit
+import Testing
+import TestSupport
+
+/// A handler that stores each record's text and fails on demand: `poison` always, `flaky` on its first try.
+struct RecordingHandler: BatchHandler {
+    let schema: String
+    let flakyAttempts = LockedBox(0)
+
+    struct Failure: Error {}
+
+    func handle(_ records: [KafkaConsumedMessage], in connection: PostgresConnection) throws -> [HandlerOutcome] {
+        var outcomes: [HandlerOutcome] = []
+        for record in records {
+            let text = String(decoding: record.value, as: UTF8.self)
+            if text == "poison" { throw Failure() }
+            if text == "flaky", flakyAttempts.withLock({ $0 += 1; return $0 }) == 1 { throw Failure() }
+            if text == "invalid" {
+                outcomes.append(.rejected(code: "invalid_thing", reason: "the thing is invalid"))
+                continue
+            }
+            try connection.query("INSERT INTO \(identifier: schema).seen (value) VALUES (\(text))")
+            outcomes.append(.processed([]))
+        }
+        return outcomes
+    }
+}
+
+@Suite("Consume loop")
+struct ConsumeLoopTests {
+    @Test func poisonIsDeadLetteredAfterRetriesAndThePartitionKeepsFlowing() async throws {
+        let schema = TestEnvironment.uniqueName("loop")
+        let input = try TestEnvironment.makeTopic("in", partitions: 1)
+        let dlq = try TestEnvironment.makeTopic("dlq", partitions: 1)
+        let postgres = TestEnvironment.postgres()
+        try await PostgresMigrator(schema: schema, migrations: [
+            RuntimeTables.migration, PostgresMigration(version: 2, name: "seen", sql: "CREATE TABLE seen (value text NOT NULL);"),
+        ]).migrate(postgres, logger: TestEnvironment.logger())
+        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: TestEnvironment.kafkaClient()), logger: TestEnvironment.logger())
+        let relay = OutboxRelay(connectionString: TestEnvironment.postgresURL, schema: schema, producer: producer, logger: TestEnvironment.logger())
+        var configuration = ConsumeLoop.Configuration(service: "test", schema: schema, topics: [input],
+                                                      consumer: KafkaConsumerConfiguration(client: TestEnvironment.kafkaClient(), groupID: TestEnvironment.uniqueName("g")))
+        configuration.maxRetries = 2
+        configuration.backoffBase = .milliseconds(10)
+        configuration.deadLetterTopic = dlq
+        let loop = ConsumeLoop(configuration: configuration, postgres: postgres, handler: RecordingHandler(schema: schema), relay: relay, health: nil, logger: TestEnvironment.logger())
+        let tasks = [Task { try await relay.run() }, Task { try await loop.run() }]
+
+        let values = ["a", "poison", "b", "flaky", "invalid", "c"]
+        _ = try await producer.sendBatch(values.enumerated().map { i, v in
+            KafkaOutgoingMessage(topic: input, key: nil, value: Array(v.utf8), headers: [KafkaHeader(key: "ce_id", text: "id-\(i)")])
+        })
+        // A redelivery of an already processed record is skipped.
+        _ = try await producer.send(KafkaOutgoingMessage(topic: input, key: nil, value: Array("a".utf8), headers: [KafkaHeader(key: "ce_id", text: "id-0")]))
+
+        let reader = try TopicReader(topic: dlq)
+        let dead = try await reader.read(atLeast: 2, settle: .seconds(1))
+        await reader.close()
+        let deadline = ContinuousClock.now + .seconds(20)
+        var seen: [String] = []
+        while seen.count < 4, ContinuousClock.now < deadline {
+            seen = try await postgres.query("SELECT value FROM \(identifier: schema).seen").map { try $0.decode(String.self) }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        for task in tasks { task.cancel() }
+        for task in tasks { _ = try? await task.value }
+        await producer.shutdown()
+        await postgres.shutdown()
+
+        #expect(seen.sorted() == ["a", "b", "c", "flaky"], "everything but the poison and the invalid record, each once")
+        #expect(dead.count == 2)
+        let byCode = Dictionary(uniqueKeysWithValues: dead.map { ($0.header("dlq_error_code") ?? "", $0) })
+        #expect(String(decoding: byCode["processing_failed"]?.value ?? [], as: UTF8.self) == "poison")
+        #expect(String(decoding: byCode["invalid_thing"]?.value ?? [], as: UTF8.self) == "invalid")
+        #expect(byCode["processing_failed"]?.header("dlq_original_offset") == "1")
+        #expect(byCode["processing_failed"]?.header("ce_id") == "id-1", "original headers are kept")
+        #expect(byCode["invalid_thing"]?.header("dlq_error_reason") == "the thing is invalid")
+    }
+}
+
+@Suite("Outbox")
+struct OutboxTests {
+    @Test func headersSurviveTheByteaColumnExactly() {
+        let headers = [KafkaHeader(key: "ce_id", text: "x"), KafkaHeader(key: "bin", value: [0, 255, 10]), KafkaHeader(key: "null", value: nil), KafkaHeader(key: "", value: [])]
+        #expect(HeaderCodec.decode(HeaderCodec.encode(headers)) == headers)
+        #expect(HeaderCodec.decode([0, 9, 1]) == [], "truncated input yields nothing, not a crash")
+    }
+
+    @Test func onlyOneRelayPublishesAtATime() async throws {
+        let schema = TestEnvironment.uniqueName("relay")
+        let topic = try TestEnvironment.makeTopic("out", partitions: 1)
+        let postgres = TestEnvironment.postgres()
+        try await PostgresMigrator(schema: schema, migrations: [RuntimeTables.migration]).migrate(postgres, logger: TestEnvironment.logger())
+        let outbox = Outbox(schema: schema)
+        let count = 3_000
+        try await postgres.withTransaction { tx in
+            try tx.pipeline((0..<count).map { i in outbox.insert(OutboxRecord(topic: topic, key: Array("k".utf8), headers: [KafkaHeader(key: "ce_id", text: "e\(i)")], payload: Array("\(i)".utf8))) })
+        }
+        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: TestEnvironment.kafkaClient()), logger: TestEnvironment.logger())
+        let relays = (0..<3).map { _ in OutboxRelay(connectionString: TestEnvironment.postgresURL, schema: schema, producer: producer, logger: TestEnvironment.logger(), batchSize: 100) }
+        let tasks = relays.map { relay in Task { try await relay.run() } }
+        let reader = try TopicReader(topic: topic)
+        let got = try await reader.read(atLeast: count, settle: .seconds(1))
+        await reader.close()
+        for task in tasks { task.cancel() }
+        for task in tasks { _ = try? await task.value }
+        await producer.shutdown()
+        #expect(got.map { String(decoding: $0.value, as: UTF8.self) } == (0..<count).map(String.init), "in outbox order, once each")
+        let unsent = try await postgres.query("SELECT count(*) FROM \(identifier: schema).outbox WHERE sent_at IS NULL").first!.decode(Int.self)
+        #expect(unsent == 0)
+        await postgres.shutdown()
+    }
+}
