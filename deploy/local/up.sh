@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# `make up`: the whole suite on this machine — local PostgreSQL (127.0.0.1:55432), devbroker (127.0.0.1:9092)
+# and every built service — with logs under var/dev. `make down` stops it.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd); cd "$root"
+run="$root/var/dev"; mkdir -p "$run"
+deploy/local/install-deps.sh
+echo "== build"
+swift build 2>&1 | grep -E "error:|Build complete" || true
+[ -x .build/debug/marketing-intake ] || { echo "build failed"; exit 1; }
+echo "== PostgreSQL on 127.0.0.1:55432 (data in var/dev/pg)"
+deploy/local/postgres.sh start "$run/pg" 55432
+echo "== devbroker on 127.0.0.1:9092 (in memory; control channel 127.0.0.1:9192)"
+deploy/local/devbroker.sh start "$root/.build/debug/devbroker" "$run" 127.0.0.1:9092 127.0.0.1:9192
+export FUNNEL_POSTGRES_URL="postgresql://funnel@127.0.0.1:55432/funnel" FUNNEL_KAFKA_BOOTSTRAP="127.0.0.1:9092"
+
+start_service() { # name port
+  local name=$1 port=$2
+  if [ -f "$run/$name.pid" ] && kill -0 "$(cat "$run/$name.pid")" 2>/dev/null; then return; fi
+  FUNNEL_HTTP_PORT=$port nohup ".build/debug/$name" serve > "$run/$name.log" 2>&1 &
+  echo $! > "$run/$name.pid"
+  for _ in $(seq 1 150); do
+    curl -fs "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1 && { echo "== $name ready on http://127.0.0.1:$port (log var/dev/$name.log)"; return; }
+    kill -0 "$(cat "$run/$name.pid")" 2>/dev/null || { echo "$name exited:"; tail -20 "$run/$name.log"; exit 1; }
+    sleep 0.2
+  done
+  echo "$name did not become ready; see $run/$name.log"; exit 1
+}
+start_service marketing-intake 8081
+
+# A demo lead source; its key is shown once, so keep it for later runs.
+if [ ! -s "$run/demo-source.json" ]; then
+  .build/debug/marketing-intake sources create --name demo-landing-page --channel landing-page 2>/dev/null > "$run/demo-source.json" \
+    || .build/debug/marketing-intake sources list 2>/dev/null > /dev/null
+fi
+key=$(grep -o '"api_key" : "[^"]*"' "$run/demo-source.json" | cut -d'"' -f4 || true)
+cat <<TXT
+
+Funnel is up.
+  PostgreSQL     postgresql://funnel@127.0.0.1:55432/funnel   (psql -h 127.0.0.1 -p 55432 -U funnel funnel)
+  devbroker      127.0.0.1:9092   (memory only; for development and CI)
+  marketing-intake http://127.0.0.1:8081   (/health/ready, /metrics; admin token: dev-admin-token)
+  logs           var/dev/*.log
+
+Post a lead (demo source "demo-landing-page", key in var/dev/demo-source.json):
+  curl -s -X POST http://127.0.0.1:8081/v1/leads -H 'Authorization: Bearer ${key:-<key>}' \\
+       -H 'Content-Type: application/json' \\
+       -d '{"phone": "+86 138 0013 8000", "name": "张三", "course_interest": "java", "utm": {"source": "baidu"}}'
+
+Push one onto the topic as marketing's tools do:
+  echo '{"source": "demo-landing-page", "phone": "13912345678", "platformLeadId": "form-42"}' | \\
+       kcat -b 127.0.0.1:9092 -P -t marketing.campaign-leads.v1 -H content-type=application/json
+
+Read what came out (protobuf; headers carry the CloudEvents attributes):
+  kcat -b 127.0.0.1:9092 -C -t leads.captured.v1 -o beginning -e -f 'key=%k headers=%h\n'
+  kcat -b 127.0.0.1:9092 -C -t dlq.marketing-intake.v1 -o beginning -e -f '%h\n'
+
+Stop everything: make down
+TXT
