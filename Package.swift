@@ -94,8 +94,10 @@ let package = Package(
         .executableTarget(
             name: "FunnelBench",
             dependencies: [
-                "Kafka", "Postgres", "Contracts", "ServiceKit", "MarketingIntake", "TestSupport", argumentParser, hummingbird,
+                "Kafka", "TestSupport", argumentParser,
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             path: "Tests/Benchmarks",
             swiftSettings: swiftSettings

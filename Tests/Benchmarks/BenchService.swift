@@ -1,0 +1,55 @@
+import Foundation
+import TestSupport
+
+/// A marketing-intake process (the release build) on the bench stack, with its own schema and topic prefix.
+struct BenchService {
+    let prefix: String
+    let environment: [String: String]
+    let binary: String
+    let port: Int
+
+    init(port: Int, extra: [String: String] = [:]) throws {
+        prefix = TestEnvironment.uniqueName("bench") + "."
+        binary = TestEnvironment.binDirectory + "/marketing-intake"
+        self.port = port
+        environment = [
+            "FUNNEL_POSTGRES_URL": TestEnvironment.postgresURL, "FUNNEL_KAFKA_BOOTSTRAP": TestEnvironment.bootstrap,
+            "FUNNEL_SCHEMA": TestEnvironment.uniqueName("bench"), "FUNNEL_TOPIC_PREFIX": prefix,
+            "FUNNEL_CONSUMER_GROUP": TestEnvironment.uniqueName("bench"), "FUNNEL_HTTP_PORT": String(port),
+            "FUNNEL_LOG_LEVEL": "warning", "FUNNEL_ADMIN_TOKEN": "bench-admin-token",
+        ].merging(extra) { $1 }
+        for (topic, partitions) in [("marketing.campaign-leads.v1", 32), ("leads.captured.v1", 32), ("dlq.marketing-intake.v1", 2)] {
+            try BrokerControl().send("create-topic \(prefix)\(topic) \(partitions)")
+        }
+    }
+
+    /// Creates a lead source with the executable's subcommand; returns its key.
+    func createSource(name: String) throws -> String {
+        let child = try ChildProcess(executable: binary, arguments: ["sources", "create", "--name", name, "--channel", "sem"], environment: environment)
+        while child.status == nil { usleep(5_000) }
+        guard child.status == 0, let match = child.output.range(of: #""api_key" : "([^"]+)""#, options: .regularExpression) else {
+            throw ChildProcessError(description: "sources create failed: \(child.output)")
+        }
+        return String(child.output[match].split(separator: "\"")[3])
+    }
+
+    func start() throws -> ChildProcess {
+        try ChildProcess(executable: binary, arguments: ["serve"], environment: environment)
+    }
+
+    /// Waits until `/health/ready` answers 200.
+    func waitReady(_ child: ChildProcess) async throws {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            if child.status != nil { throw ChildProcessError(description: "service exited: \(child.output)") }
+            if let (_, response) = try? await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/health/ready")!),
+               (response as? HTTPURLResponse)?.statusCode == 200 { return }
+            try await Task.sleep(for: .milliseconds(200))
+        }
+        throw ChildProcessError(description: "service not ready: \(child.output)")
+    }
+}
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif

@@ -1,0 +1,67 @@
+import ArgumentParser
+import Foundation
+import Kafka
+import TestSupport
+#if canImport(Glibc)
+@preconcurrency import Glibc
+#endif
+
+/// marketing-intake topic → topic: leads preloaded on the input topic, the service started, and the rate at
+/// which validated leads appear on `leads.captured.v1` (PostgreSQL durable: fsync and synchronous commit on).
+struct IntakePipelineBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "intake-pipeline")
+
+    @Option var leads = 100_000
+    @Option var port = 18_181
+    @Option var rounds = 3
+
+    func run() async throws {
+        var sustained: [Double] = []
+        var overall: [Double] = []
+        for round in 1...rounds {
+            let (s, o) = try await once()
+            sustained.append(s)
+            overall.append(o)
+            print("round \(round): sustained \(format(s)) leads/s, including start-up and group join \(format(o)) leads/s")
+        }
+        let median = { (v: [Double]) in v.sorted()[v.count / 2] }
+        report("intake topic->topic (\(leads) leads, fsync on, median of \(rounds)): sustained \(format(median(sustained))) leads/s (first to last output); \(format(median(overall))) leads/s including process start and group join")
+    }
+
+    func once() async throws -> (Double, Double) {
+        let service = try BenchService(port: port)
+        let source = TestEnvironment.uniqueName("src")
+        _ = try service.createSource(name: source)
+        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: TestEnvironment.kafkaClient("bench")), logger: TestEnvironment.logger())
+        let records = (0..<leads).map { i in
+            KafkaOutgoingMessage(
+                topic: service.prefix + "marketing.campaign-leads.v1", key: Array("p-\(i)".utf8),
+                value: Array(#"{"source":"\#(source)","phone":"+86 139\#(String(format: "%08d", i))","name":"学员\#(i)","platformLeadId":"p-\#(i)","channel":"feed","campaignId":"c\#(i % 50)","utm":{"source":"toutiao","campaign":"spring"},"course_interest":"java"}"#.utf8),
+                headers: [KafkaHeader(key: "content-type", text: "application/json")]
+            )
+        }
+        for result in try await producer.sendBatch(records) { _ = try result.get() }
+        await producer.shutdown()
+
+        let consumer = try KafkaConsumer(configuration: KafkaConsumerConfiguration(client: TestEnvironment.kafkaClient("bench"), groupID: TestEnvironment.uniqueName("out")),
+                                         topics: [service.prefix + "leads.captured.v1"], logger: TestEnvironment.logger())
+        // Join the output group first, so the measurement is not its join.
+        while !consumer.hasJoinedGroup { _ = try await consumer.poll(timeout: .milliseconds(100)) }
+        let started = ContinuousClock.now
+        let child = try service.start()
+        var count = 0
+        var first: ContinuousClock.Instant?
+        let deadline = ContinuousClock.now + .seconds(600)
+        while count < leads, ContinuousClock.now < deadline {
+            let batch = try await consumer.poll(maxMessages: 5_000, timeout: .milliseconds(100))
+            if !batch.isEmpty && first == nil { first = .now }
+            count += batch.count
+        }
+        let end = ContinuousClock.now
+        await consumer.close()
+        child.signal(SIGTERM)
+        _ = await child.wait(timeout: .seconds(30))
+        guard count >= leads, let first else { throw ChildProcessError(description: "only \(count) of \(leads) leads came out") }
+        return (Double(leads) / (end - first).seconds, Double(leads) / (end - started).seconds)
+    }
+}

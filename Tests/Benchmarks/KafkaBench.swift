@@ -1,0 +1,114 @@
+import ArgumentParser
+import Foundation
+import Kafka
+import TestSupport
+
+/// Our Kafka client against kcat on the same devbroker, produce and consume, as ratios measured in one run.
+struct KafkaBench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "kafka")
+
+    @Option var messages = 200_000
+    @Option var size = 300
+    @Option var rounds = 3
+
+    func run() async throws {
+        let payload = (0..<size).map { UInt8(truncatingIfNeeded: 65 + $0 % 26) }
+        var ours: [(Double, Double)] = []
+        var theirs: [(Double, Double)] = []
+        for round in 1...rounds {
+            let oursTopic = try TestEnvironment.makeTopic("bench_ours", partitions: 16)
+            let kcatTopic = try TestEnvironment.makeTopic("bench_kcat", partitions: 16)
+            let produceOurs = try await produceWithOurs(topic: oursTopic, payload: payload)
+            let produceKcat = try produceWithKcat(topic: kcatTopic, payload: payload)
+            let consumeOurs = try await consumeWithOurs(topic: kcatTopic)
+            let consumeKcat = try consumeWithKcat(topic: oursTopic)
+            ours.append((produceOurs, consumeOurs))
+            theirs.append((produceKcat, consumeKcat))
+            print("round \(round): produce ours \(format(produceOurs)) msg/s, kcat \(format(produceKcat)) msg/s; consume ours \(format(consumeOurs)) msg/s, kcat \(format(consumeKcat)) msg/s")
+        }
+        func median(_ values: [Double]) -> Double { values.sorted()[values.count / 2] }
+        let po = median(ours.map(\.0)), pk = median(theirs.map(\.0)), co = median(ours.map(\.1)), ck = median(theirs.map(\.1))
+        report("kafka produce (\(messages) x \(size) B, median of \(rounds)): ours \(format(po)) msg/s, kcat \(format(pk)) msg/s, ratio \(String(format: "%.2f", po / pk))")
+        report("kafka consume (\(messages) x \(size) B, median of \(rounds)): ours \(format(co)) msg/s, kcat \(format(ck)) msg/s, ratio \(String(format: "%.2f", co / ck))")
+    }
+
+    func produceWithOurs(topic: String, payload: [UInt8]) async throws -> Double {
+        var configuration = KafkaProducerConfiguration(client: TestEnvironment.kafkaClient("bench"))
+        configuration.maxQueuedMessages = 500_000
+        let producer = try KafkaProducer(configuration: configuration, logger: TestEnvironment.logger())
+        let batch = (0..<messages).map { i in KafkaOutgoingMessage(topic: topic, key: Array("k\(i % 1000)".utf8), value: payload) }
+        let start = ContinuousClock.now
+        let results = try await producer.sendBatch(batch)
+        let elapsed = ContinuousClock.now - start
+        await producer.shutdown()
+        precondition(results.allSatisfy { (try? $0.get()) != nil }, "all delivered")
+        return Double(messages) / elapsed.seconds
+    }
+
+    func produceWithKcat(topic: String, payload: [UInt8]) throws -> Double {
+        let file = NSTemporaryDirectory() + "bench-\(UUID().uuidString).txt"
+        var lines = Data()
+        let line = Data(payload) + Data([10])
+        for _ in 0..<messages { lines.append(line) }
+        try lines.write(to: URL(fileURLWithPath: file))
+        defer { try? FileManager.default.removeItem(atPath: file) }
+        let start = ContinuousClock.now
+        let status = try runAndWait("/usr/bin/kcat", ["-P", "-b", TestEnvironment.bootstrap, "-t", topic, "-X", "enable.idempotence=true",
+                                                      "-X", "linger.ms=5", "-X", "queue.buffering.max.messages=500000", "-l", file])
+        let elapsed = ContinuousClock.now - start
+        precondition(status == 0, "kcat produce failed")
+        return Double(messages) / elapsed.seconds
+    }
+
+    /// Measured from the first message to the last (group join excluded, as for kcat).
+    func consumeWithOurs(topic: String) async throws -> Double {
+        let consumer = try KafkaConsumer(configuration: KafkaConsumerConfiguration(client: TestEnvironment.kafkaClient("bench"), groupID: TestEnvironment.uniqueName("bench")),
+                                         topics: [topic], logger: TestEnvironment.logger())
+        var count = 0
+        var first: ContinuousClock.Instant?
+        while count < messages {
+            let batch = try await consumer.poll(maxMessages: 5_000, timeout: .milliseconds(100))
+            if !batch.isEmpty && first == nil { first = .now }
+            count += batch.count
+        }
+        let elapsed = ContinuousClock.now - first!
+        await consumer.close()
+        return Double(count - 1) / elapsed.seconds
+    }
+
+    /// kcat reads from the beginning and exits at the end; timed from its first output to its exit.
+    func consumeWithKcat(topic: String) throws -> Double {
+        let pipe = Pipe()
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/kcat")
+        process.arguments = ["-C", "-b", TestEnvironment.bootstrap, "-t", topic, "-o", "beginning", "-e", "-q", "-f", "%o\n"]
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        var first: ContinuousClock.Instant?
+        var lines = 0
+        while true {
+            let data = pipe.fileHandleForReading.availableData
+            if data.isEmpty { break }
+            if first == nil { first = .now }
+            lines += data.reduce(0) { $0 + ($1 == 10 ? 1 : 0) }
+        }
+        let elapsed = ContinuousClock.now - first!
+        precondition(lines == messages, "kcat read \(lines) of \(messages)")
+        return Double(lines - 1) / elapsed.seconds
+    }
+}
+
+/// Runs a program to completion (sleeping, not spinning, while it runs).
+func runAndWait(_ executable: String, _ arguments: [String]) throws -> Int32 {
+    let child = try ChildProcess(executable: executable, arguments: arguments)
+    while child.status == nil { usleep(2_000) }
+    return child.status!
+}
+
+extension Duration {
+    var seconds: Double {
+        let (s, atto) = components
+        return Double(s) + Double(atto) / 1e18
+    }
+}

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# `make bench`: release build, a private PostgreSQL (fsync on, 127.0.0.1:55434) and devbroker (127.0.0.1:19094),
+# then the benchmarks. Results go to var/bench/results.txt (and are quoted in the README).
+set -uo pipefail
+root=$(cd "$(dirname "$0")/../.." && pwd); cd "$root"
+run="$root/var/bench"; mkdir -p "$run"
+deploy/local/install-deps.sh || exit 1
+echo "== release build"
+swift build -c release > "$run/build.log" 2>&1 || { tail -30 "$run/build.log"; exit 1; }
+bin=$(swift build -c release --show-bin-path)
+cleanup() { deploy/local/devbroker.sh stop "$run"; deploy/local/postgres.sh stop "$run/pg"; }
+trap cleanup EXIT
+cleanup
+deploy/local/postgres.sh start "$run/pg" 55434 || exit 1
+deploy/local/devbroker.sh start "$bin/devbroker" "$run" 127.0.0.1:19094 127.0.0.1:19194 || exit 1
+export FUNNEL_TEST_POSTGRES_URL="postgresql://funnel@127.0.0.1:55434/funnel" FUNNEL_TEST_KAFKA_BOOTSTRAP="127.0.0.1:19094"
+export FUNNEL_TEST_BROKER_CONTROL="127.0.0.1:19194" FUNNEL_TEST_BIN_DIR="$bin"
+export FUNNEL_BENCH_RESULTS="$run/results.txt"
+{ echo "# funnel-bench $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores, $(git rev-parse --short HEAD 2>/dev/null)"; } > "$FUNNEL_BENCH_RESULTS"
+only=${BENCH:-kafka intake-pipeline http-latency}
+for b in $only; do
+  echo "== $b"
+  "$bin/funnel-bench" "$b" || { echo "benchmark $b failed"; exit 1; }
+done
+echo; cat "$FUNNEL_BENCH_RESULTS"
