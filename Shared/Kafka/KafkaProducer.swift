@@ -65,47 +65,51 @@ public final class KafkaProducer: Sendable {
 
     private func enqueue(_ message: KafkaOutgoingMessage, box: DeliveryBox) throws {
         if let fatal = client.context.fatalError { throw fatal }
-        let headers = rd_kafka_headers_new(message.headers.count)!
-        for header in message.headers {
-            let added: rd_kafka_resp_err_t = header.key.withCString { name in
-                if let value = header.value {
-                    return value.withUnsafeBytes { rd_kafka_header_add(headers, name, -1, $0.baseAddress, $0.count) }
+        var headers: OpaquePointer?
+        if !message.headers.isEmpty {
+            let list = rd_kafka_headers_new(message.headers.count)!
+            headers = list
+            for header in message.headers {
+                let added: rd_kafka_resp_err_t = header.key.withCString { name in
+                    if let value = header.value {
+                        return value.withUnsafeBytes { rd_kafka_header_add(list, name, -1, $0.baseAddress, $0.count) }
+                    }
+                    return rd_kafka_header_add(list, name, -1, nil, 0)
                 }
-                return rd_kafka_header_add(headers, name, -1, nil, 0)
-            }
-            if added != RD_KAFKA_RESP_ERR_NO_ERROR {
-                rd_kafka_headers_destroy(headers)
-                throw KafkaError(code: added)
+                if added != RD_KAFKA_RESP_ERR_NO_ERROR {
+                    rd_kafka_headers_destroy(list)
+                    throw KafkaError(code: added)
+                }
             }
         }
         let opaque = Unmanaged.passRetained(box).toOpaque()
         let error: OpaquePointer? = message.topic.withCString { topic in
             message.value.withUnsafeBytes { value in
                 withOptionalBytes(message.key) { key in
-                    var vus = [rd_kafka_vu_t](repeating: rd_kafka_vu_t(), count: 7)
-                    vus[0].vtype = RD_KAFKA_VTYPE_TOPIC
-                    vus[0].u.cstr = topic
-                    vus[1].vtype = RD_KAFKA_VTYPE_VALUE
-                    vus[1].u.mem.ptr = UnsafeMutableRawPointer(mutating: value.baseAddress)
-                    vus[1].u.mem.size = value.count
-                    vus[2].vtype = RD_KAFKA_VTYPE_KEY
-                    vus[2].u.mem.ptr = UnsafeMutableRawPointer(mutating: key?.baseAddress)
-                    vus[2].u.mem.size = key?.count ?? 0
-                    vus[3].vtype = RD_KAFKA_VTYPE_HEADERS
-                    vus[3].u.headers = headers
-                    vus[4].vtype = RD_KAFKA_VTYPE_OPAQUE
-                    vus[4].u.ptr = opaque
-                    vus[5].vtype = RD_KAFKA_VTYPE_MSGFLAGS
-                    vus[5].u.i = RD_KAFKA_MSG_F_COPY
-                    vus[6].vtype = RD_KAFKA_VTYPE_PARTITION
-                    vus[6].u.i32 = message.partition ?? -1
-                    return rd_kafka_produceva(client.handle, &vus, vus.count)
+                    // On the stack: no allocation per record.
+                    withUnsafeTemporaryAllocation(of: rd_kafka_vu_t.self, capacity: 7) { vus in
+                        var count = 0
+                        func add(_ body: (inout rd_kafka_vu_t) -> Void) {
+                            var vu = rd_kafka_vu_t()
+                            body(&vu)
+                            (vus.baseAddress! + count).initialize(to: vu)
+                            count += 1
+                        }
+                        add { $0.vtype = RD_KAFKA_VTYPE_TOPIC; $0.u.cstr = topic }
+                        add { $0.vtype = RD_KAFKA_VTYPE_VALUE; $0.u.mem.ptr = UnsafeMutableRawPointer(mutating: value.baseAddress); $0.u.mem.size = value.count }
+                        if let key { add { $0.vtype = RD_KAFKA_VTYPE_KEY; $0.u.mem.ptr = UnsafeMutableRawPointer(mutating: key.baseAddress); $0.u.mem.size = key.count } }
+                        if let headers { add { $0.vtype = RD_KAFKA_VTYPE_HEADERS; $0.u.headers = headers } }
+                        add { $0.vtype = RD_KAFKA_VTYPE_OPAQUE; $0.u.ptr = opaque }
+                        add { $0.vtype = RD_KAFKA_VTYPE_MSGFLAGS; $0.u.i = RD_KAFKA_MSG_F_COPY }
+                        if let partition = message.partition { add { $0.vtype = RD_KAFKA_VTYPE_PARTITION; $0.u.i32 = partition } }
+                        return rd_kafka_produceva(client.handle, vus.baseAddress, count)
+                    }
                 }
             }
         }
         if let error {
             // Not queued: librdkafka did not take the headers nor will it report delivery.
-            rd_kafka_headers_destroy(headers)
+            if let headers { rd_kafka_headers_destroy(headers) }
             Unmanaged<DeliveryBox>.fromOpaque(opaque).release()
             throw KafkaError(consuming: error)
         }

@@ -48,7 +48,8 @@ public enum TestEnvironment {
 
     /// Kafka client settings for the test devbroker.
     public static func kafkaClient(_ id: String = "test") -> KafkaClientConfiguration {
-        KafkaClientConfiguration(bootstrapServers: bootstrap, clientID: id)
+        let extra = ProcessInfo.processInfo.environment["FUNNEL_TEST_KAFKA_PROPERTIES"].flatMap { try? KafkaClientConfiguration.parseProperties($0) } ?? [:]
+        return KafkaClientConfiguration(bootstrapServers: bootstrap, clientID: id, properties: extra)
     }
 
     /// Creates a fresh topic with `partitions` partitions on the devbroker and returns its name.
