@@ -27,10 +27,11 @@ struct BenchService {
     func createSource(name: String) throws -> String {
         let child = try ChildProcess(executable: binary, arguments: ["sources", "create", "--name", name, "--channel", "sem"], environment: environment)
         while child.status == nil { usleep(5_000) }
-        guard child.status == 0, let match = child.output.range(of: #""api_key" : "([^"]+)""#, options: .regularExpression) else {
-            throw ChildProcessError(description: "sources create failed: \(child.output)")
+        let output = child.output
+        guard child.status == 0, let match = output.range(of: #""api_key" : "([^"]+)""#, options: .regularExpression) else {
+            throw ChildProcessError(description: "sources create failed: \(output)")
         }
-        return String(child.output[match].split(separator: "\"")[3])
+        return String(output[match].split(separator: "\"")[3])
     }
 
     func start() throws -> ChildProcess {
