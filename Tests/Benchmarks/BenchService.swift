@@ -31,7 +31,7 @@ struct BenchService {
         guard child.status == 0, let match = output.range(of: #""api_key" : "([^"]+)""#, options: .regularExpression) else {
             throw ChildProcessError(description: "sources create failed: \(output)")
         }
-        return String(output[match].split(separator: "\"")[3])
+        return String(output[match].split(separator: "\"").last!)
     }
 
     func start() throws -> ChildProcess {
