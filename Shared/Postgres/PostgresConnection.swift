@@ -10,6 +10,16 @@ public final class PostgresConnection {
     private let logger: Logger
     /// How many statements one pipeline round trip carries at most (keeps socket buffers from filling).
     public var pipelineChunkSize = 256
+    /// Server-side prepared statements of this connection, by SQL text and parameter types: a statement is
+    /// parsed and planned once per connection, not on every execution.
+    private var prepared: [PreparedKey: String] = [:]
+    /// The most statements kept prepared per connection (oldest kept; beyond it, statements run unprepared).
+    public var maxPreparedStatements = 256
+
+    struct PreparedKey: Hashable {
+        let sql: String
+        let oids: [UInt32]
+    }
 
     /// Connects (blocking) with a libpq connection string or URI, then sets UTC and ISO dates for the session.
     public init(connectionString: String, logger: Logger) throws {
@@ -53,8 +63,10 @@ public final class PostgresConnection {
     @discardableResult
     public func query(_ query: PostgresQuery, file: String = #fileID, line: Int = #line) throws -> PostgresRows {
         let conn = try liveConnection()
+        let name = try preparedName(for: query, file: file, line: line)
         let result = withParameters(query) { count, types, values, lengths, formats in
-            PQexecParams(conn, query.sql, count, types, values, lengths, formats, 0)
+            if let name { return PQexecPrepared(conn, name, count, values, lengths, formats, 0) }
+            return PQexecParams(conn, query.sql, count, types, values, lengths, formats, 0)
         }
         return try consume(result, file: file, line: line)
     }
@@ -84,11 +96,14 @@ public final class PostgresConnection {
 
     private func pipelineChunk(_ queries: ArraySlice<PostgresQuery>, file: String, line: Int) throws -> [PostgresRows] {
         let conn = try liveConnection()
+        // Prepare what this connection has not seen yet, before entering pipeline mode.
+        let names = try queries.map { try preparedName(for: $0, file: file, line: line) }
         guard PQenterPipelineMode(conn) == 1 else { throw connectionError() }
         defer { _ = PQexitPipelineMode(conn) }
-        for query in queries {
+        for (query, name) in zip(queries, names) {
             let sent = withParameters(query) { count, types, values, lengths, formats in
-                PQsendQueryParams(conn, query.sql, count, types, values, lengths, formats, 0)
+                if let name { return PQsendQueryPrepared(conn, name, count, values, lengths, formats, 0) }
+                return PQsendQueryParams(conn, query.sql, count, types, values, lengths, formats, 0)
             }
             guard sent == 1 else { throw connectionError() }
         }
@@ -133,6 +148,23 @@ public final class PostgresConnection {
     }
 
     // MARK: - libpq plumbing
+
+    /// The prepared statement's name for `query` on this connection, preparing it first if needed; nil for
+    /// statements without parameters (nothing to gain) or once the cache is full.
+    private func preparedName(for query: PostgresQuery, file: String, line: Int) throws -> String? {
+        if query.binds.isEmpty { return nil }
+        let key = PreparedKey(sql: query.sql, oids: query.binds.map(\.oid))
+        if let name = prepared[key] { return name }
+        guard prepared.count < maxPreparedStatements else { return nil }
+        let conn = try liveConnection()
+        let name = "funnel_\(prepared.count)"
+        let result = key.oids.withUnsafeBufferPointer { oids in
+            PQprepare(conn, name, query.sql, Int32(oids.count), oids.baseAddress)
+        }
+        _ = try consume(result, file: file, line: line)
+        prepared[key] = name
+        return name
+    }
 
     private func liveConnection() throws -> OpaquePointer {
         guard let conn else { throw PostgresError(kind: .connection, message: "connection is closed") }

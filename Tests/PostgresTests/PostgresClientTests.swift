@@ -137,6 +137,28 @@ struct PostgresClientTests {
         await #expect(throws: PostgresError.self) { try await small.query("SELECT 1") }
     }
 
+    @Test func repeatedStatementsArePreparedOncePerConnection() async throws {
+        let single = TestEnvironment.postgres(maxConnections: 1)
+        for i in 0..<50 {
+            #expect(try await single.query("SELECT \(i)::int + 1").first!.decode(Int.self) == i + 1)
+        }
+        let prepared = try await single.query("SELECT count(*) FROM pg_prepared_statements WHERE statement = 'SELECT $1::int + 1'").first!.decode(Int.self)
+        #expect(prepared == 1)
+        struct Boom: Error {}
+        await #expect(throws: Boom.self) {
+            try await single.withTransaction { tx in
+                try tx.query("SELECT \(1)::int + 1")
+                throw Boom()
+            }
+        }
+        // Still prepared after the rollback; pipelines reuse it too.
+        #expect(try await single.query("SELECT \(5)::int + 1").first!.decode(Int.self) == 6)
+        let piped = try await single.withConnection { try $0.pipeline(["SELECT \(7)::int + 1", "SELECT \(8)::int + 1"]) }
+        let values: [Int] = try piped.map { rows -> Int in try rows.first!.decode(Int.self) }
+        #expect(values == [8, 9])
+        await single.shutdown()
+    }
+
     @Test func connectionFailureIsAConnectionError() async throws {
         let bad = PostgresClient(configuration: PostgresConfiguration(connectionString: "postgresql://funnel@127.0.0.1:1/none?connect_timeout=2"), logger: TestEnvironment.logger())
         do {
