@@ -14,6 +14,7 @@ struct IntakePipelineBench: AsyncParsableCommand {
     @Option var leads = 100_000
     @Option var port = 18_181
     @Option var rounds = 3
+    @Option(help: "FUNNEL_CONSUMER_CONCURRENCY of the service") var concurrency = 2
 
     func run() async throws {
         var sustained: [Double] = []
@@ -25,11 +26,11 @@ struct IntakePipelineBench: AsyncParsableCommand {
             print("round \(round): sustained \(format(s)) leads/s, including start-up and group join \(format(o)) leads/s")
         }
         let median = { (v: [Double]) in v.sorted()[v.count / 2] }
-        report("intake topic->topic (\(leads) leads, fsync on, median of \(rounds)): sustained \(format(median(sustained))) leads/s (first to last output); \(format(median(overall))) leads/s including process start and group join")
+        report("intake topic->topic (\(leads) leads, fsync on, \(concurrency) consume loops, median of \(rounds)): sustained \(format(median(sustained))) leads/s (first to last output); \(format(median(overall))) leads/s including process start and group join")
     }
 
     func once() async throws -> (Double, Double) {
-        let service = try BenchService(port: port)
+        let service = try BenchService(port: port, extra: ["FUNNEL_CONSUMER_CONCURRENCY": String(concurrency)])
         let source = TestEnvironment.uniqueName("src")
         _ = try service.createSource(name: source)
         let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: TestEnvironment.kafkaClient("bench")), logger: TestEnvironment.logger())

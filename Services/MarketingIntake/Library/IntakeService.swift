@@ -22,7 +22,7 @@ public enum IntakeService {
     public struct Components {
         public let runtime: ServiceRuntime
         public let router: Router<BasicRequestContext>
-        public let consumer: ConsumeLoop
+        public let consumers: [ConsumeLoop]
 
         public init(runtime: ServiceRuntime) throws {
             self.runtime = runtime
@@ -36,7 +36,7 @@ public enum IntakeService {
             AdminRoutes(sources: SourceStore(schema: settings.schema, postgres: runtime.postgres), adminToken: settings.adminToken,
                         maxBodyBytes: settings.httpMaxBodyBytes).add(to: router)
             self.router = router
-            self.consumer = runtime.consumeLoop(
+            self.consumers = runtime.consumeLoops(
                 topics: [Topics.campaignLeads.name],
                 handler: CampaignLeadHandler(validator: validator, store: store, schema: settings.schema)
             )
@@ -44,7 +44,7 @@ public enum IntakeService {
 
         /// Runs until SIGTERM/SIGINT.
         public func run(onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }, signals: Bool = true, stopper: ServiceStopper? = nil) async throws {
-            try await runtime.run(consumers: [consumer], application: runtime.application(router: router, onServerRunning: onServerRunning),
+            try await runtime.run(consumers: consumers, application: runtime.application(router: router, onServerRunning: onServerRunning),
                                   signals: signals, stopper: stopper)
         }
     }

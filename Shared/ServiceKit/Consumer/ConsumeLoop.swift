@@ -22,6 +22,8 @@ public final class ConsumeLoop: Service, Sendable {
         public var backoffCap: Duration = .seconds(5)
         /// Where dead letters go; `dlq.<service>.v1` by default.
         public var deadLetterTopic: String
+        /// The readiness check's name (one per loop when a process runs several).
+        public var healthCheck = "consumer"
 
         public init(service: String, schema: String, topics: [String], consumer: KafkaConsumerConfiguration) {
             self.service = service
@@ -62,12 +64,12 @@ public final class ConsumeLoop: Service, Sendable {
         retryCounter = Counter(label: "funnel_consumer_retries_total", dimensions: dims)
         batchTimer = Timer(label: "funnel_consumer_batch_seconds", dimensions: dims)
         lagGauge = Gauge(label: "funnel_consumer_lag", dimensions: dims)
-        health?.register("consumer")
+        health?.register(configuration.healthCheck)
     }
 
     public func run() async throws {
         let consumer = try KafkaConsumer(configuration: configuration.consumer, topics: configuration.topics, logger: logger)
-        defer { health?.set("consumer", false) }
+        defer { health?.set(configuration.healthCheck, false) }
         var lastLagReport = ContinuousClock.now
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             let batch: [KafkaConsumedMessage]
@@ -78,7 +80,7 @@ public final class ConsumeLoop: Service, Sendable {
                 try? await Task.sleep(for: .seconds(1))
                 continue
             }
-            health?.set("consumer", consumer.hasJoinedGroup)
+            health?.set(configuration.healthCheck, consumer.hasJoinedGroup)
             if ContinuousClock.now - lastLagReport > .seconds(5) {
                 lagGauge.record(consumer.lag().values.reduce(0, +))
                 lastLagReport = .now

@@ -50,8 +50,13 @@ public struct ServiceRuntime: Sendable {
         return ServiceRuntime(settings: settings, logger: logger, postgres: postgres, producer: producer, relay: relay, health: health, registry: registry)
     }
 
+    /// `settings.consumerConcurrency` consume loops for `topics`, sharing `handler`.
+    public func consumeLoops(topics: [String], handler: any BatchHandler) -> [ConsumeLoop] {
+        (1...settings.consumerConcurrency).map { consumeLoop(topics: topics, handler: handler, healthCheck: "consumer-\($0)") }
+    }
+
     /// A consume loop for `topics` (suite names; the topic prefix is applied) in the service's group, with the service's batch and retry settings.
-    public func consumeLoop(topics: [String], handler: any BatchHandler, groupID: String? = nil) -> ConsumeLoop {
+    public func consumeLoop(topics: [String], handler: any BatchHandler, groupID: String? = nil, healthCheck: String = "consumer") -> ConsumeLoop {
         var configuration = ConsumeLoop.Configuration(
             service: settings.serviceName, schema: settings.schema, topics: topics.map(settings.topic),
             consumer: KafkaConsumerConfiguration(client: settings.kafkaClient, groupID: groupID ?? settings.consumerGroup)
@@ -59,6 +64,7 @@ public struct ServiceRuntime: Sendable {
         configuration.batchSize = settings.consumerBatchSize
         configuration.maxRetries = settings.consumerMaxRetries
         configuration.deadLetterTopic = settings.topic(Topics.deadLetter(service: settings.serviceName))
+        configuration.healthCheck = healthCheck
         return ConsumeLoop(configuration: configuration, postgres: postgres, handler: handler, relay: relay, health: health, logger: logger)
     }
 

@@ -26,6 +26,8 @@ public struct ServiceSettings: Sendable {
     public var consumerGroup: String
     public var consumerBatchSize: Int
     public var consumerMaxRetries: Int
+    /// Consume loops per process: group members of their own, each with its partitions and transactions.
+    public var consumerConcurrency: Int = 2
     public var httpHost: String
     public var httpPort: Int
     public var httpMaxBodyBytes: Int
@@ -58,6 +60,7 @@ public struct ServiceSettings: Sendable {
         ("FUNNEL_CONSUMER_GROUP", "service name", "Kafka consumer group"),
         ("FUNNEL_CONSUMER_BATCH_SIZE", "1000", "records per batch transaction"),
         ("FUNNEL_CONSUMER_MAX_RETRIES", "5", "retries (backoff with jitter) before a record goes to dlq.<service>.v1"),
+        ("FUNNEL_CONSUMER_CONCURRENCY", "2", "consume loops per process (each a group member with its own partitions)"),
         ("FUNNEL_HTTP_HOST", "127.0.0.1", "HTTP listen address"),
         ("FUNNEL_HTTP_PORT", "per service (marketing-intake 8081)", "HTTP port"),
         ("FUNNEL_HTTP_MAX_BODY_BYTES", "65536", "largest accepted request body (413 above)"),
@@ -157,6 +160,7 @@ public struct ServiceSettings: Sendable {
             usesDevelopmentSecrets: devSecrets
         )
         settings.topicPrefix = prefix
+        settings.consumerConcurrency = try int("FUNNEL_CONSUMER_CONCURRENCY", 2, range: 1...64)
         return settings
     }
 
