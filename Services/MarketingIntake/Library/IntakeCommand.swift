@@ -88,13 +88,9 @@ private func prepare() async throws -> ServiceRuntime {
 
 private func withAdmin(_ body: (SourceAdmin) async throws -> Void) async throws {
     let runtime = try await prepare()
-    do {
-        try await body(IntakeService.sourceAdmin(runtime))
-    } catch {
-        await runtime.producer.shutdown(timeout: .seconds(1))
-        await runtime.postgres.shutdown()
-        throw error
-    }
+    let outcome: Result<Void, any Error>
+    do { outcome = .success(try await body(IntakeService.sourceAdmin(runtime))) } catch { outcome = .failure(error) }
     await runtime.producer.shutdown(timeout: .seconds(1))
     await runtime.postgres.shutdown()
+    try outcome.get()
 }

@@ -1,4 +1,5 @@
 import Foundation
+import ServiceKit
 
 /// A registered lead source (a landing page, an ad account, a partner) with its API key.
 public struct LeadSource: Sendable, Codable, Equatable {
@@ -41,7 +42,7 @@ enum APIKey {
             // 62 symbols; rejection sampling keeps it uniform.
             var out = ""
             while out.count < n {
-                for byte in SecureBytes.random(n * 2) where byte < 248 && out.count < n {
+                for byte in SecureRandom.bytes(n * 2) where byte < 248 && out.count < n {
                     out.append(alphabet[Int(byte) % 62])
                 }
             }
@@ -57,10 +58,4 @@ enum APIKey {
         guard parts.count == 3, parts[0] == "fnl", parts[1].count == 8, parts[2].count == 32 else { return nil }
         return String(parts[1])
     }
-}
-
-import ServiceKit
-
-enum SecureBytes {
-    static func random(_ n: Int) -> [UInt8] { SecureRandom.bytes(n) }
 }

@@ -40,14 +40,10 @@ struct LeadStore: Sendable {
     }
 
     static func decodeResult(_ rows: PostgresRows) throws -> (leadID: UUID, inserted: Bool) {
-        guard let row = rows.first else { throw PostgresError.noRow }
+        guard let row = rows.first else {
+            throw PostgresDecodingError(column: "lead_id", index: 0, type: "UUID", reason: "statement returned no row")
+        }
         let (id, inserted) = try row.decode(UUID.self, Bool.self)
         return (id, inserted)
-    }
-}
-
-extension PostgresError {
-    static var noRow: PostgresDecodingError {
-        PostgresDecodingError(column: "lead_id", index: 0, type: "UUID", reason: "statement returned no row", file: #fileID, line: #line)
     }
 }
