@@ -157,17 +157,32 @@ public final class KafkaConsumer: Sendable {
     }
 
     /// Leaves the group (committing stored offsets), then destroys the client. Safe to call twice.
-    public func close() async {
+    ///
+    /// librdkafka 2.0.2 (Debian's) aborts the process when a cooperative-sticky consumer is destroyed between
+    /// its JoinGroup and its first SyncGroup (librdkafka #4312, fixed in 2.2.1): the assignor's state is
+    /// still NULL and `rd_kafka_destroy` asserts on it. So a consumer still joining gets a short grace to
+    /// finish the join; if it still has not, it leaves the group but its handle is not destroyed (a few
+    /// threads and sockets stay until the process exits) rather than crash the process.
+    public func close(joinGrace: Duration = .seconds(3)) async {
         guard closed.setIfUnset() else { return }
         let client = self.client
         let logger = self.logger
         _ = try? await thread.run {
+            let deadline = ContinuousClock.now + joinGrace
+            while !client.context.joined && ContinuousClock.now < deadline {
+                // Serves the rebalance callback; records fetched here are dropped unstored, so they are redelivered.
+                if let message = rd_kafka_consumer_poll(client.handle, 100) { rd_kafka_message_destroy(message) }
+            }
             let error = rd_kafka_consumer_close(client.handle)
             if error != RD_KAFKA_RESP_ERR_NO_ERROR {
                 logger.warning("consumer close reported an error", metadata: ["error": "\(KafkaError(code: error))"])
             }
             client.context.revokeAll()
-            client.destroy()
+            if client.context.joined {
+                client.destroy()
+            } else {
+                logger.warning("consumer closed before its first assignment; its handle is left to process exit (librdkafka 2.0.2 #4312)")
+            }
         }
         await thread.shutdownGracefully()
         logger.info("Kafka consumer closed")

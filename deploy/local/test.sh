@@ -25,5 +25,10 @@ export FUNNEL_TEST_BIN_DIR="$root/.build/debug"
 echo "== swift test"
 swift test --skip-build "$@" 2>&1 | tee "$run/test.log"
 status=${PIPESTATUS[0]}
+if [ "$status" -ne 0 ]; then
+  # CI shows only the tail of the output: repeat what failed here.
+  echo "== what failed"
+  grep -E "✘|Assertion|Fatal error|fatal error|Program crashed|error:" "$run/test.log" | grep -v "swift-runtime: failed to suspend" | head -40
+fi
 echo "== swift test exited $status"
 exit "$status"
