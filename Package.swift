@@ -37,6 +37,7 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "marketing-intake", targets: ["MarketingIntakeMain"]),
+        .executable(name: "identity-merge", targets: ["IdentityMergeMain"]),
         .executable(name: "devbroker", targets: ["DevBroker"]),
         .executable(name: "funnel-bench", targets: ["FunnelBench"]),
     ],
@@ -50,6 +51,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
     ],
     targets: [
         // C libraries from Debian, reached through module maps.
@@ -118,5 +120,12 @@ let package = Package(
             dependencies: ["MarketingIntake", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")],
             swiftSettings: swiftSettings
         ),
+        .testTarget(
+            name: "IdentityMergeTests",
+            dependencies: ["IdentityMerge", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird"),
+                           .product(name: "PropertyBased", package: "swift-property-based")],
+            swiftSettings: swiftSettings
+        ),
     ] + service("MarketingIntake", executable: "marketing-intake")
+      + service("IdentityMerge", executable: "identity-merge", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")])
 )

@@ -20,6 +20,12 @@ public enum Topics {
     public static let campaignLeads = Topic<Funnel_Marketing_V1_CampaignLead>("marketing.campaign-leads.v1", eventType: "funnel.marketing.campaign-lead.v1")
     /// Validated leads from marketing-intake and online-chat. Key: identity key.
     public static let leadsCaptured = Topic<Funnel_Leads_V1_LeadCaptured>("leads.captured.v1", eventType: "funnel.leads.captured.v1")
+    /// Input: users registering in the main business system. Key: user id.
+    public static let registrations = Topic<Funnel_Identity_V1_UserRegistered>("identity.registrations.v1", eventType: "funnel.identity.user-registered.v1")
+    /// Input: tags from the big-data platform or the learning system. Key: customer or user id.
+    public static let customerTags = Topic<Funnel_Identity_V1_CustomerTagged>("identity.tags.v1", eventType: "funnel.identity.customer-tagged.v1")
+    /// identity-merge's output: resolved, merged, unmerged, tagged, erased. Key: customer id.
+    public static let customers = Topic<Funnel_Identity_V1_CustomerEvent>("identity.customers.v1", eventType: "funnel.identity.customer.v1")
 
     /// The dead-letter topic of a service: `dlq.<service>.v1`.
     public static func deadLetter(service: String) -> String { "dlq.\(service).v1" }

@@ -194,6 +194,18 @@ extension UUID: PostgresArrayElement {
     public static var arrayOID: UInt32 { 2951 }
 }
 
+extension Bool: PostgresArrayElement {
+    public var arrayElementText: String { self ? "t" : "f" }
+    public static var arrayOID: UInt32 { 1000 }
+}
+
+extension Date: PostgresArrayElement {
+    public var arrayElementText: String {
+        PostgresTimestamp.format(microsecondsSinceEpoch: Int64((timeIntervalSince1970 * 1_000_000).rounded()))
+    }
+    public static var arrayOID: UInt32 { 1185 }
+}
+
 /// Formats and parses timestamptz text in UTC without Foundation's formatters (fast, locale-free).
 enum PostgresTimestamp {
     static func format(microsecondsSinceEpoch micros: Int64) -> String {

@@ -214,6 +214,12 @@ public nonisolated struct Funnel_Leads_V1_LeadCaptured: @unchecked Sendable {
     set {_uniqueStorage()._receivedVia = newValue}
   }
 
+  /// online-chat's visitor id (cookie/session), when the lead came from a chat.
+  public var visitorID: String {
+    get {_storage._visitorID}
+    set {_uniqueStorage()._visitorID = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -296,7 +302,7 @@ nonisolated extension Funnel_Leads_V1_Attribution: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Funnel_Leads_V1_LeadCaptured: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".LeadCaptured"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}lead_id\0\u{3}source_id\0\u{3}source_name\0\u{3}platform_lead_id\0\u{1}attribution\0\u{3}phone_key\0\u{1}phone\0\u{3}phone_masked\0\u{3}phone_info\0\u{3}email_key\0\u{1}email\0\u{3}email_masked\0\u{3}wechat_key\0\u{1}wechat\0\u{1}name\0\u{3}name_masked\0\u{3}course_interest\0\u{1}note\0\u{3}is_test\0\u{3}occurred_at\0\u{3}received_at\0\u{3}received_via\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}lead_id\0\u{3}source_id\0\u{3}source_name\0\u{3}platform_lead_id\0\u{1}attribution\0\u{3}phone_key\0\u{1}phone\0\u{3}phone_masked\0\u{3}phone_info\0\u{3}email_key\0\u{1}email\0\u{3}email_masked\0\u{3}wechat_key\0\u{1}wechat\0\u{1}name\0\u{3}name_masked\0\u{3}course_interest\0\u{1}note\0\u{3}is_test\0\u{3}occurred_at\0\u{3}received_at\0\u{3}received_via\0\u{3}visitor_id\0")
 
   fileprivate class _StorageClass {
     var _leadID: String = String()
@@ -321,6 +327,7 @@ nonisolated extension Funnel_Leads_V1_LeadCaptured: SwiftProtobuf.Message, Swift
     var _occurredAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
     var _receivedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
     var _receivedVia: String = String()
+    var _visitorID: String = String()
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -353,6 +360,7 @@ nonisolated extension Funnel_Leads_V1_LeadCaptured: SwiftProtobuf.Message, Swift
       _occurredAt = source._occurredAt
       _receivedAt = source._receivedAt
       _receivedVia = source._receivedVia
+      _visitorID = source._visitorID
     }
   }
 
@@ -393,6 +401,7 @@ nonisolated extension Funnel_Leads_V1_LeadCaptured: SwiftProtobuf.Message, Swift
         case 20: try { try decoder.decodeSingularMessageField(value: &_storage._occurredAt) }()
         case 21: try { try decoder.decodeSingularMessageField(value: &_storage._receivedAt) }()
         case 22: try { try decoder.decodeSingularStringField(value: &_storage._receivedVia) }()
+        case 23: try { try decoder.decodeSingularStringField(value: &_storage._visitorID) }()
         default: break
         }
       }
@@ -471,6 +480,9 @@ nonisolated extension Funnel_Leads_V1_LeadCaptured: SwiftProtobuf.Message, Swift
       if !_storage._receivedVia.isEmpty {
         try visitor.visitSingularStringField(value: _storage._receivedVia, fieldNumber: 22)
       }
+      if !_storage._visitorID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._visitorID, fieldNumber: 23)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -502,6 +514,7 @@ nonisolated extension Funnel_Leads_V1_LeadCaptured: SwiftProtobuf.Message, Swift
         if _storage._occurredAt != rhs_storage._occurredAt {return false}
         if _storage._receivedAt != rhs_storage._receivedAt {return false}
         if _storage._receivedVia != rhs_storage._receivedVia {return false}
+        if _storage._visitorID != rhs_storage._visitorID {return false}
         return true
       }
       if !storagesAreEqual {return false}

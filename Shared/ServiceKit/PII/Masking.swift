@@ -19,4 +19,10 @@ public enum Masking {
         guard let first = name.first else { return "" }
         return String(first) + String(repeating: "*", count: max(1, name.count - 1))
     }
+
+    /// An opaque id (WeChat id, unionid, visitor id): `oABCdef123456` → `oA***56`.
+    public static func generic(_ value: String) -> String {
+        guard value.count > 6 else { return String(repeating: "*", count: max(3, value.count)) }
+        return String(value.prefix(2)) + "***" + String(value.suffix(2))
+    }
 }

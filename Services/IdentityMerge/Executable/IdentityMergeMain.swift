@@ -1,0 +1,8 @@
+import IdentityMerge
+
+@main
+struct IdentityMergeMain {
+    static func main() async {
+        await IdentityCommand.main()
+    }
+}
