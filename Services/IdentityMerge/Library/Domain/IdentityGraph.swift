@@ -57,66 +57,75 @@ struct IdentityGraph: Sendable {
     /// When each identifier was first linked, for the new ones.
     var linkedAt: [String: Date] = [:]
 
-    /// Resolves one observation: joins the customer its identifiers point to (the highest-priority identifier
-    /// decides), merges other customers they point to when the limits allow, links its new identifiers within
-    /// the limits, or creates a customer.
+    /// Resolves one observation. Its identifiers are taken in priority order: the first one already known
+    /// decides the customer; each later known one merges its customer in when the limits allow (counting the
+    /// record's higher-priority new identifiers), else it is dropped from the link; new identifiers are then
+    /// linked within the limits. With nothing known, the record creates a customer.
     mutating func resolve(_ observation: Observation, rules: IdentityRules, newID: () -> UUID) -> Resolution {
         let ordered = observation.identifiers.sorted { rules.rank($0.kind) < rules.rank($1.kind) }
-        let known = self.owners
-        var anchor = ordered.lazy.compactMap { known[$0.ident] }.first
-        let created = anchor == nil
-        if anchor == nil {
-            let id = newID()
-            customers[id] = CustomerNode(id: id, firstSeenAt: observation.occurredAt)
-            anchor = id
-        }
-        var current = anchor!
-        var resolution = Resolution(customerID: current, newCustomer: created)
+        var target: UUID?
         var pending: [Identifier] = []
+        var linked: [(identifier: Identifier, how: String)] = []
+        var dropped: [(identifier: Identifier, rule: String)] = []
+        var merges: [MergeDecision] = []
         for identifier in ordered {
             guard let owner = owners[identifier.ident] else {
                 pending.append(identifier)
                 continue
             }
-            if owner == current {
-                resolution.linked.append((identifier, "matched"))
+            if owner == target {
+                linked.append((identifier, "matched"))
                 continue
             }
-            if let refusal = mergeRefusal(current, owner, rules: rules) {
-                resolution.dropped.append((identifier, refusal))
+            if let refusal = linkRefusal(target, owner, plus: pending, rules: rules) {
+                dropped.append((identifier, refusal))
                 continue
             }
-            let merge = self.merge(current, owner, linkedBy: identifier.kind)
-            resolution.merges.append(merge)
-            current = merge.survivor
-            resolution.linked.append((identifier, "matched"))
+            if let current = target {
+                let merge = self.merge(current, owner, linkedBy: identifier.kind)
+                merges.append(merge)
+                target = merge.survivor
+            } else {
+                target = owner
+            }
+            linked.append((identifier, "matched"))
+        }
+        let created = target == nil
+        let current: UUID
+        if let target {
+            current = target
+        } else {
+            current = newID()
+            customers[current] = CustomerNode(id: current, firstSeenAt: observation.occurredAt)
         }
         for identifier in pending {
-            let node = customers[current]!
-            if node.count(identifier.kind) >= rules.limit(identifier.kind) {
-                resolution.dropped.append((identifier, "limit:\(identifier.kind.rawValue)"))
+            if customers[current]!.count(identifier.kind) >= rules.limit(identifier.kind) {
+                dropped.append((identifier, "limit:\(identifier.kind.rawValue)"))
                 continue
             }
             customers[current]!.identifiers.insert(identifier)
             owners[identifier.ident] = current
             dirtyIdentifiers[identifier.ident] = identifier
             linkedAt[identifier.ident] = observation.occurredAt
-            resolution.linked.append((identifier, "new"))
+            linked.append((identifier, "new"))
         }
-        resolution.dropped += observation.refused.map { ($0.identifier, $0.rule) }
+        dropped += observation.refused.map { ($0.identifier, $0.rule) }
         apply(observation, to: current)
-        return Resolution(customerID: current, newCustomer: created, linked: resolution.linked,
-                          dropped: resolution.dropped, merges: resolution.merges)
+        return Resolution(customerID: current, newCustomer: created, linked: linked, dropped: dropped, merges: merges)
     }
 
-    /// Why `a` and `b` may not become one customer, or nil.
-    func mergeRefusal(_ a: UUID, _ b: UUID, rules: IdentityRules) -> String? {
-        let left = customers[a]!
-        let right = customers[b]!
-        if left.separatedFrom.contains(b) || right.separatedFrom.contains(a) { return "separated_by_unmerge" }
-        for kind in rules.priority {
-            let combined = left.identifiers.union(right.identifiers).reduce(0) { $0 + ($1.kind == kind ? 1 : 0) }
-            if combined > rules.limit(kind) { return "limit:\(kind.rawValue)" }
+    /// Why the record may not link `owner`'s customer (to `target`'s, when it has one already), or nil:
+    /// an operator's separation, or a kind whose identifiers would exceed its limit, counting `plus`.
+    func linkRefusal(_ target: UUID?, _ owner: UUID, plus: [Identifier], rules: IdentityRules) -> String? {
+        let right = customers[owner]!
+        var combined = right.identifiers.union(plus)
+        if let target {
+            let left = customers[target]!
+            if left.separatedFrom.contains(owner) || right.separatedFrom.contains(target) { return "separated_by_unmerge" }
+            combined.formUnion(left.identifiers)
+        }
+        for kind in rules.priority where combined.reduce(0, { $0 + ($1.kind == kind ? 1 : 0) }) > rules.limit(kind) {
+            return "limit:\(kind.rawValue)"
         }
         return nil
     }
