@@ -30,8 +30,8 @@ struct ErasureResult: Encodable, Sendable {
 }
 
 extension CustomerStore {
-    /// Splits the given identifiers (raw values, normalised here) off `id` into a new customer. Leads whose
-    /// identifiers all moved go with them; the two customers are never merged again automatically.
+    /// Splits the given identifiers (raw values, normalised here) off `id` into a new customer. A lead goes
+    /// with its strongest identifier; the two customers are never merged again automatically.
     func unmerge(_ id: UUID, identifiers requested: [(kind: IdentifierKind, value: String)], reason: String, by author: String) async throws -> UnmergeResult {
         var idents: [String] = []
         for (kind, value) in requested {
@@ -58,11 +58,18 @@ extension CustomerStore {
                 throw CustomerAdminFailure(kind: .invalid, code: "nothing_would_remain", detail: "identifiers: leave at least one identifier on the customer")
             }
             let remaining = Set(owned.keys).subtracting(moving)
+            let rulesBody = try connection.query("SELECT body::text FROM \(identifier: schema).rules ORDER BY version DESC LIMIT 1").first
+                .map { try $0.decode(String.self) }
+            let priority = (rulesBody.flatMap { try? JSONDecoder().decode(IdentityRules.self, from: Data($0.utf8)) } ?? .standard).priority
+            func rank(_ ident: String) -> Int {
+                priority.firstIndex { ident.hasPrefix($0.rawValue + ":") } ?? priority.count
+            }
             var leadsMoving: [(id: String, channel: String?, campaign: String?, at: Date)] = []
             for row in try connection.query("SELECT lead_id, channel, campaign_id, occurred_at, array_to_string(idents, ' ') FROM \(identifier: schema).customer_leads WHERE customer_id = \(id)") {
                 let (lead, channel, campaign, at, identsText) = try row.decode(String.self, String?.self, String?.self, Date.self, String.self)
-                let leadIdents = Set(identsText.split(separator: " ").map(String.init))
-                if !leadIdents.isEmpty && leadIdents.isSubset(of: moving) { leadsMoving.append((lead, channel, campaign, at)) }
+                // A lead goes with its strongest identifier (the rules' priority).
+                let strongest = identsText.split(separator: " ").map(String.init).min { rank($0) < rank($1) }
+                if let strongest, moving.contains(strongest) { leadsMoving.append((lead, channel, campaign, at)) }
             }
             leadsMoving.sort { $0.at < $1.at }
             let newID = UUIDv7.generate()
