@@ -96,8 +96,9 @@ let package = Package(
         .executableTarget(
             name: "FunnelBench",
             dependencies: [
-                "Kafka", "TestSupport", argumentParser,
+                "Kafka", "Postgres", "Contracts", "ServiceKit", "TestSupport", argumentParser,
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],

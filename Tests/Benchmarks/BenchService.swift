@@ -1,16 +1,18 @@
 import Foundation
 import TestSupport
 
-/// A marketing-intake process (the release build) on the bench stack, with its own schema and topic prefix.
+/// A service process (the release build) on the bench stack, with its own schema and topic prefix.
 struct BenchService {
     let prefix: String
     let environment: [String: String]
     let binary: String
     let port: Int
 
-    init(port: Int, extra: [String: String] = [:]) throws {
+    static let intakeTopics = [("marketing.campaign-leads.v1", 32), ("leads.captured.v1", 32), ("dlq.marketing-intake.v1", 2)]
+
+    init(service: String = "marketing-intake", port: Int, extra: [String: String] = [:], topics: [(String, Int)] = intakeTopics) throws {
         prefix = TestEnvironment.uniqueName("bench") + "."
-        binary = TestEnvironment.binDirectory + "/marketing-intake"
+        binary = TestEnvironment.binDirectory + "/" + service
         self.port = port
         environment = [
             "FUNNEL_POSTGRES_URL": TestEnvironment.postgresURL, "FUNNEL_KAFKA_BOOTSTRAP": TestEnvironment.bootstrap,
@@ -18,7 +20,7 @@ struct BenchService {
             "FUNNEL_CONSUMER_GROUP": TestEnvironment.uniqueName("bench"), "FUNNEL_HTTP_PORT": String(port),
             "FUNNEL_LOG_LEVEL": "warning", "FUNNEL_ADMIN_TOKEN": "bench-admin-token",
         ].merging(extra) { $1 }
-        for (topic, partitions) in [("marketing.campaign-leads.v1", 32), ("leads.captured.v1", 32), ("dlq.marketing-intake.v1", 2)] {
+        for (topic, partitions) in topics {
             try BrokerControl().send("create-topic \(prefix)\(topic) \(partitions)")
         }
     }
@@ -36,6 +38,13 @@ struct BenchService {
 
     func start() throws -> ChildProcess {
         try ChildProcess(executable: binary, arguments: ["serve"], environment: environment)
+    }
+
+    /// Runs a subcommand to completion (for example `migrate`).
+    func runToCompletion(_ arguments: [String]) throws {
+        let child = try ChildProcess(executable: binary, arguments: arguments, environment: environment)
+        while child.status == nil { usleep(5_000) }
+        guard child.status == 0 else { throw ChildProcessError(description: "\(arguments.joined(separator: " ")) failed: \(child.output)") }
     }
 
     /// Waits until `/health/ready` answers 200.
