@@ -161,10 +161,15 @@ public struct PostgresArray<Element: PostgresArrayElement>: PostgresEncodable {
         for (i, element) in elements.enumerated() {
             if i > 0 { out += "," }
             guard let element else { out += "NULL"; continue }
+            let text = element.arrayElementText
             out += "\""
-            for ch in element.arrayElementText.unicodeScalars {
-                if ch == "\"" || ch == "\\" { out += "\\" }
-                out.unicodeScalars.append(ch)
+            if text.utf8.contains(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+                for ch in text.unicodeScalars {
+                    if ch == "\"" || ch == "\\" { out += "\\" }
+                    out.unicodeScalars.append(ch)
+                }
+            } else {
+                out += text
             }
             out += "\""
         }

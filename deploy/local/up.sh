@@ -7,7 +7,7 @@ run="$root/var/dev"; mkdir -p "$run"
 deploy/local/install-deps.sh
 echo "== build"
 swift build 2>&1 | grep -E "error:|Build complete" || true
-[ -x .build/debug/marketing-intake ] || { echo "build failed"; exit 1; }
+for exe in marketing-intake identity-merge; do [ -x ".build/debug/$exe" ] || { echo "build failed"; exit 1; }; done
 echo "== PostgreSQL on 127.0.0.1:55432 (data in var/dev/pg)"
 deploy/local/postgres.sh start "$run/pg" 55432
 echo "== devbroker on 127.0.0.1:9092 (in memory; control channel 127.0.0.1:9192)"
@@ -27,6 +27,7 @@ start_service() { # name port
   echo "$name did not become ready; see $run/$name.log"; exit 1
 }
 start_service marketing-intake 8081
+start_service identity-merge 8083
 
 # A demo lead source; its key is shown once, so keep it for later runs.
 if [ ! -s "$run/demo-source.json" ]; then
@@ -40,12 +41,13 @@ Funnel is up.
   PostgreSQL     postgresql://funnel@127.0.0.1:55432/funnel   (psql -h 127.0.0.1 -p 55432 -U funnel funnel)
   devbroker      127.0.0.1:9092   (memory only; for development and CI)
   marketing-intake http://127.0.0.1:8081   (/health/ready, /metrics; admin token: dev-admin-token)
+  identity-merge   http://127.0.0.1:8083   (operator token: dev-admin-token)
   logs           var/dev/*.log
 
 Post a lead (demo source "demo-landing-page", key in var/dev/demo-source.json):
   curl -s -X POST http://127.0.0.1:8081/v1/leads -H 'Authorization: Bearer ${key:-<key>}' \\
        -H 'Content-Type: application/json' \\
-       -d '{"phone": "+86 138 0013 8000", "name": "张三", "course_interest": "java", "utm": {"source": "baidu"}}'
+       -d '{"phone": "+86 138 0013 8001", "name": "张三", "course_interest": "java", "utm": {"source": "baidu"}}'
 
 Push one onto the topic as marketing's tools do:
   echo '{"source": "demo-landing-page", "phone": "13912345678", "platformLeadId": "form-42"}' | \\
@@ -54,6 +56,13 @@ Push one onto the topic as marketing's tools do:
 Read what came out (protobuf; headers carry the CloudEvents attributes):
   kcat -b 127.0.0.1:9092 -C -t leads.captured.v1 -o beginning -e -f 'key=%k headers=%h\n'
   kcat -b 127.0.0.1:9092 -C -t dlq.marketing-intake.v1 -o beginning -e -f '%h\n'
+
+The lead becomes a customer (identity-merge); look it up by phone, see why, and register the user:
+  curl -s 'http://127.0.0.1:8083/v1/customers?phone=13800138001' -H 'Authorization: Bearer dev-admin-token'
+  curl -s http://127.0.0.1:8083/v1/customers/<id>/history -H 'Authorization: Bearer dev-admin-token'
+  echo '{"userId": "u-1001", "phone": "13800138001", "email": "zhang@example.com"}' | \\
+       kcat -b 127.0.0.1:9092 -P -t identity.registrations.v1 -k u-1001 -H content-type=application/json
+  kcat -b 127.0.0.1:9092 -C -t identity.customers.v1 -o beginning -e -f 'key=%k %h\n'
 
 Stop everything: make down
 TXT

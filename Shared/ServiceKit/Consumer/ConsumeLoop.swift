@@ -183,18 +183,18 @@ public final class ConsumeLoop: Service, Sendable {
             if records.isEmpty { return (0, batch.count, 0) }
             let outcomes = try handler.handle(records, in: tx)
             precondition(outcomes.count == records.count, "a handler must return one outcome per record")
-            var inserts: [PostgresQuery] = []
+            var queued: [OutboxRecord] = []
             var rejected = 0
             for (record, outcome) in zip(records, outcomes) {
                 switch outcome {
                 case .processed(let events):
-                    inserts += events.map(outbox.insert)
+                    queued += events.map(OutboxRecord.init)
                 case .rejected(let code, let reason):
                     rejected += 1
-                    inserts.append(outbox.insert(Self.deadLetterRecord(record, service: service, topic: deadLetterTopic, code: code, reason: reason)))
+                    queued.append(Self.deadLetterRecord(record, service: service, topic: deadLetterTopic, code: code, reason: reason))
                 }
             }
-            if !inserts.isEmpty { try tx.pipeline(inserts) }
+            if !queued.isEmpty { _ = try tx.query(outbox.insert(queued)) }
             return (records.count - rejected, batch.count - records.count, rejected)
         }
         processedCounter.increment(by: processed)
