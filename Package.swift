@@ -66,18 +66,19 @@ let package = Package(
 
         // Shared Swift modules.
         .target(name: "ThreadExecutor", path: "Shared/ThreadExecutor", swiftSettings: swiftSettings),
+        .target(name: "FastText", path: "Shared/FastText", swiftSettings: swiftSettings),
         .target(name: "Kafka", dependencies: ["CRdKafka", "ThreadExecutor", log], path: "Shared/Kafka", swiftSettings: swiftSettings),
-        .target(name: "Postgres", dependencies: ["CLibPQ", "COpenSSL", "ThreadExecutor", log], path: "Shared/Postgres", swiftSettings: swiftSettings),
+        .target(name: "Postgres", dependencies: ["CLibPQ", "COpenSSL", "ThreadExecutor", "FastText", log], path: "Shared/Postgres", swiftSettings: swiftSettings),
         .target(
             name: "Contracts",
-            dependencies: ["Kafka", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            dependencies: ["Kafka", "FastText", .product(name: "SwiftProtobuf", package: "swift-protobuf")],
             path: "Shared/Contracts",
             swiftSettings: swiftSettings
         ),
         .target(
             name: "ServiceKit",
             dependencies: [
-                "Kafka", "Postgres", "Contracts", "COpenSSL", "CPhoneNumber", log, metrics, lifecycle, hummingbird,
+                "Kafka", "Postgres", "Contracts", "COpenSSL", "CPhoneNumber", "FastText", log, metrics, lifecycle, hummingbird,
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
             ],

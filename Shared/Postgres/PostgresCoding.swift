@@ -1,3 +1,4 @@
+import FastText
 import Foundation
 
 /// A type that can be read from a column's text representation.
@@ -82,7 +83,7 @@ extension Bool: PostgresEncodable, PostgresDecodable {
 }
 
 extension UUID: PostgresEncodable, PostgresDecodable {
-    public var postgresBind: PostgresBind { PostgresBind(.text(uuidString.lowercased()), oid: 2950) }
+    public var postgresBind: PostgresBind { PostgresBind(.text(lowercasedText), oid: 2950) }
     public static func decode(postgresText: String?) throws(PostgresDecodingReason) -> UUID {
         guard let postgresText else { throw .null }
         guard let value = UUID(uuidString: postgresText) else { throw .format }
@@ -157,24 +158,22 @@ public struct PostgresArray<Element: PostgresArrayElement>: PostgresEncodable {
     public var elements: [Element?]
     public init(_ elements: [Element?]) { self.elements = elements }
     public var postgresBind: PostgresBind {
-        var out = "{"
+        let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
+        var out: [UInt8] = [UInt8(ascii: "{")]
+        out.reserveCapacity(elements.count * 24 + 2)
         for (i, element) in elements.enumerated() {
-            if i > 0 { out += "," }
-            guard let element else { out += "NULL"; continue }
-            let text = element.arrayElementText
-            out += "\""
-            if text.utf8.contains(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
-                for ch in text.unicodeScalars {
-                    if ch == "\"" || ch == "\\" { out += "\\" }
-                    out.unicodeScalars.append(ch)
-                }
-            } else {
-                out += text
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            guard let element else { out += "NULL".utf8; continue }
+            out.append(quote)
+            for byte in element.arrayElementText.utf8 {
+                if byte == quote || byte == backslash { out.append(backslash) }
+                out.append(byte)
             }
-            out += "\""
+            out.append(quote)
         }
-        out += "}"
-        return PostgresBind(.text(out), oid: Element.arrayOID)
+        out.append(UInt8(ascii: "}"))
+        let text = String(decoding: out, as: UTF8.self)
+        return PostgresBind(.text(text), oid: Element.arrayOID)
     }
 }
 
@@ -195,7 +194,7 @@ extension Int64: PostgresArrayElement {
 }
 
 extension UUID: PostgresArrayElement {
-    public var arrayElementText: String { uuidString.lowercased() }
+    public var arrayElementText: String { lowercasedText }
     public static var arrayOID: UInt32 { 2951 }
 }
 

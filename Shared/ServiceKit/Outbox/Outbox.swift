@@ -1,4 +1,5 @@
 import Contracts
+import FastText
 import Foundation
 import Kafka
 import Postgres
@@ -46,23 +47,6 @@ public struct Outbox: Sendable {
                     \(PostgresArray(records.map { Optional(Hex.encode($0.payload)) }))::text[]) WITH ORDINALITY AS r(t, k, h, p, n)
         ORDER BY n
         """
-    }
-}
-
-/// Lower-case hex without separators.
-enum Hex {
-    private static let digits = Array("0123456789abcdef".utf8)
-
-    static func encode(_ bytes: [UInt8]) -> String {
-        String(unsafeUninitializedCapacity: bytes.count * 2) { buffer in
-            var i = 0
-            for byte in bytes {
-                buffer[i] = digits[Int(byte >> 4)]
-                buffer[i + 1] = digits[Int(byte & 0x0F)]
-                i += 2
-            }
-            return i
-        }
     }
 }
 

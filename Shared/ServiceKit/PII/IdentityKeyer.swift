@@ -1,4 +1,5 @@
 @preconcurrency import COpenSSL
+import FastText
 
 /// Turns a normalised contact into a matching key: HMAC-SHA256 under a secret pepper, hex. Unlike a plain hash,
 /// the key cannot be reversed by hashing every phone number without the pepper.
@@ -17,16 +18,7 @@ public struct IdentityKeyer: Sendable {
         return Self.hex(HMACSHA256.mac(key: pepper, message: message))
     }
 
-    static func hex(_ bytes: [UInt8]) -> String {
-        let digits = Array("0123456789abcdef".utf8)
-        var out = [UInt8]()
-        out.reserveCapacity(bytes.count * 2)
-        for b in bytes {
-            out.append(digits[Int(b >> 4)])
-            out.append(digits[Int(b & 0x0F)])
-        }
-        return String(decoding: out, as: UTF8.self)
-    }
+    static func hex(_ bytes: [UInt8]) -> String { Hex.encode(bytes) }
 }
 
 /// HMAC-SHA256 through libcrypto.

@@ -1,4 +1,5 @@
 import Foundation
+import Postgres
 
 /// One customer as the resolver sees it.
 struct CustomerNode: Sendable {
@@ -171,7 +172,7 @@ struct IdentityGraph: Sendable {
     static func survivor(_ a: CustomerNode, _ b: CustomerNode) -> (UUID, UUID, String) {
         if a.registered != b.registered { return a.registered ? (a.id, b.id, "registered") : (b.id, a.id, "registered") }
         if a.firstSeenAt != b.firstSeenAt { return a.firstSeenAt < b.firstSeenAt ? (a.id, b.id, "earliest_seen") : (b.id, a.id, "earliest_seen") }
-        return a.id.uuidString.lowercased() < b.id.uuidString.lowercased() ? (a.id, b.id, "lowest_id") : (b.id, a.id, "lowest_id")
+        return a.id.lowercasedText < b.id.lowercasedText ? (a.id, b.id, "lowest_id") : (b.id, a.id, "lowest_id")
     }
 
     private mutating func apply(_ observation: Observation, to id: UUID) {

@@ -1,4 +1,5 @@
 import Foundation
+import Postgres
 import ServiceKit
 
 /// The identity rules, kept as versioned data (`GET /v1/identity-rules`): which identifier wins when records

@@ -1,4 +1,5 @@
 import Foundation
+import Postgres
 import Hummingbird
 import ServiceKit
 
@@ -31,7 +32,7 @@ struct CustomerRoutes: Sendable {
             let id = try Self.id(context)
             switch try await store.profile(id) {
             case .found(let profile): return jsonResponse(.ok, profile)
-            case .mergedInto(let survivor): return Self.redirect(to: "/v1/customers/\(survivor.uuidString.lowercased())")
+            case .mergedInto(let survivor): return Self.redirect(to: "/v1/customers/\(survivor.lowercasedText)")
             case .erased: throw Self.erased
             case .notFound: throw Self.notFound
             }
@@ -41,11 +42,11 @@ struct CustomerRoutes: Sendable {
             let id = try Self.id(context)
             switch try await store.profile(id) {
             case .found: break
-            case .mergedInto(let survivor): return Self.redirect(to: "/v1/customers/\(survivor.uuidString.lowercased())/history")
+            case .mergedInto(let survivor): return Self.redirect(to: "/v1/customers/\(survivor.lowercasedText)/history")
             case .erased: break
             case .notFound: throw Self.notFound
             }
-            return jsonResponse(.ok, HistoryPage(customerID: id.uuidString.lowercased(), decisions: try await store.history(id)))
+            return jsonResponse(.ok, HistoryPage(customerID: id.lowercasedText, decisions: try await store.history(id)))
         }
         group.post("/:id/unmerge") { request, context in
             try request.requireAdmin(token: adminToken)

@@ -1,5 +1,6 @@
 import Contracts
 import Foundation
+import Postgres
 import ServiceKit
 import SwiftProtobuf
 
@@ -11,8 +12,8 @@ struct CustomerEvents: Sendable {
 
     func event(customerID: UUID, decisionID: UUID, time: Date = Date(), _ fill: (inout Funnel_Identity_V1_CustomerEvent) -> Void) throws -> CloudEvent {
         var event = Funnel_Identity_V1_CustomerEvent()
-        event.customerID = customerID.uuidString.lowercased()
-        event.decisionID = decisionID.uuidString.lowercased()
+        event.customerID = customerID.lowercasedText
+        event.decisionID = decisionID.lowercasedText
         event.occurredAt = Google_Protobuf_Timestamp(date: time)
         fill(&event)
         var cloudEvent = try CloudEvent(topic: Topics.customers, key: event.customerID, event: event, source: service, time: time)
@@ -55,7 +56,7 @@ struct CustomerEvents: Sendable {
     func merged(_ merge: MergeDecision, decisionID: UUID) throws -> CloudEvent {
         try event(customerID: merge.survivor, decisionID: decisionID) { event in
             var merged = Funnel_Identity_V1_CustomersMerged()
-            merged.absorbedIds = [merge.absorbed.uuidString.lowercased()]
+            merged.absorbedIds = [merge.absorbed.lowercasedText]
             merged.linkedBy = merge.linkedBy.rawValue
             merged.survivorRule = merge.survivorRule
             event.merged = merged
@@ -68,7 +69,7 @@ struct CustomerEvents: Sendable {
         let detail = DecisionDetail(
             linked: resolution.linked.map { .init(kind: $0.identifier.kind.rawValue, mask: $0.identifier.mask, rule: $0.how) },
             dropped: resolution.dropped.map { .init(kind: $0.identifier.kind.rawValue, mask: $0.identifier.mask, rule: $0.rule) },
-            merged: resolution.merges.map { $0.absorbed.uuidString.lowercased() }
+            merged: resolution.merges.map { $0.absorbed.lowercasedText }
         )
         let rule: String
         if resolution.newCustomer {
@@ -84,7 +85,7 @@ struct CustomerEvents: Sendable {
     static func mergeDecision(_ merge: MergeDecision, subject observation: Observation, rulesVersion: Int) -> StoredDecision {
         let detail = DecisionDetail(
             linked: merge.moved.map { .init(kind: $0.kind.rawValue, mask: $0.mask, rule: "moved") },
-            merged: [merge.absorbed.uuidString.lowercased()], survivorRule: merge.survivorRule, linkedBy: merge.linkedBy.rawValue
+            merged: [merge.absorbed.lowercasedText], survivorRule: merge.survivorRule, linkedBy: merge.linkedBy.rawValue
         )
         return StoredDecision(id: UUIDv7.generate(), customerID: merge.survivor, action: "merged", rule: "linked_by:\(merge.linkedBy.rawValue)",
                               subject: subject(observation), rulesVersion: rulesVersion, detail: detail.json, at: Date())

@@ -82,11 +82,11 @@ extension CustomerStore {
             let unmergeDecision = UUIDv7.generate()
             var detail = DecisionDetail()
             detail.linked = moving.sorted().map { DecisionDetail.Item(kind: owned[$0]!.kind, mask: owned[$0]!.mask, rule: "moved") }
-            detail.merged = [newID.uuidString.lowercased()]
+            detail.merged = [newID.lowercasedText]
             detail.note = "unmerged by \(author): \(reason)"
             let event = try events.event(customerID: id, decisionID: unmergeDecision) { event in
                 var unmerged = Funnel_Identity_V1_CustomerUnmerged()
-                unmerged.newCustomerID = newID.uuidString.lowercased()
+                unmerged.newCustomerID = newID.lowercasedText
                 unmerged.movedIdentifierKinds = movedKinds
                 unmerged.movedLeadIds = leadIDs
                 unmerged.reason = reason
@@ -108,11 +108,11 @@ extension CustomerStore {
                 """
                 INSERT INTO \(identifier: schema).decisions (id, customer_id, action, rule, subject, detail) VALUES
                     (\(unmergeDecision), \(id), 'unmerged', 'operator', \("operator:" + author), \(detail.json)::jsonb),
-                    (\(UUIDv7.generate()), \(newID), 'created', 'unmerged_from', \("customer:" + id.uuidString.lowercased()), \(detail.json)::jsonb)
+                    (\(UUIDv7.generate()), \(newID), 'created', 'unmerged_from', \("customer:" + id.lowercasedText), \(detail.json)::jsonb)
                 """,
                 outbox.insert(event),
             ])
-            return UnmergeResult(customerID: id.uuidString.lowercased(), newCustomerID: newID.uuidString.lowercased(),
+            return UnmergeResult(customerID: id.lowercasedText, newCustomerID: newID.lowercasedText,
                                  movedIdentifiers: movedKinds, movedLeads: leadIDs)
         }
     }
@@ -133,7 +133,7 @@ extension CustomerStore {
             detail.note = "erased on request by \(author)"
             let event = try events.event(customerID: id, decisionID: decisionID) { event in
                 var erased = Funnel_Identity_V1_CustomerErased()
-                erased.absorbedIds = absorbed.map { $0.uuidString.lowercased() }
+                erased.absorbedIds = absorbed.map { $0.lowercasedText }
                 event.erased = erased
             }
             _ = try connection.pipeline([
@@ -153,7 +153,7 @@ extension CustomerStore {
                 """,
                 outbox.insert(event),
             ])
-            return ErasureResult(customerID: id.uuidString.lowercased(), absorbedIDs: absorbed.map { $0.uuidString.lowercased() })
+            return ErasureResult(customerID: id.lowercasedText, absorbedIDs: absorbed.map { $0.lowercasedText })
         }
     }
 
@@ -165,7 +165,7 @@ extension CustomerStore {
         if status == "erased" { throw CustomerAdminFailure(kind: .erased, code: "customer_erased", detail: "this customer was erased") }
         if status == "merged", let mergedInto {
             throw CustomerAdminFailure(kind: .merged(mergedInto), code: "customer_merged",
-                                       detail: "this customer was merged into \(mergedInto.uuidString.lowercased()); act on that one")
+                                       detail: "this customer was merged into \(mergedInto.lowercasedText); act on that one")
         }
     }
 }

@@ -41,7 +41,7 @@ struct CustomerStore: Sendable {
                 "SELECT lead_id, channel, campaign_id, occurred_at FROM \(identifier: schema).customer_leads WHERE customer_id = \(id) ORDER BY occurred_at, lead_id",
                 "SELECT id FROM \(identifier: schema).customers WHERE merged_into = \(id) ORDER BY id",
             ])
-            var profile = CustomerProfile(id: id.uuidString.lowercased(), status: status, registered: registered, registeredAt: registeredAt,
+            var profile = CustomerProfile(id: id.lowercasedText, status: status, registered: registered, registeredAt: registeredAt,
                                           lifecycle: registered ? "registered" : "lead", firstSeenAt: firstSeen, firstChannel: channel,
                                           firstCampaign: campaign, phoneMasked: phoneMasked, nameMasked: nameMasked, createdAt: created, updatedAt: updated)
             if let name, let value = ObservationBuilder.decode(name) { profile.displayName = try? cipher.decrypt(value, field: "name") }
@@ -57,7 +57,7 @@ struct CustomerStore: Sendable {
                 let (lead, channel, campaign, at) = try row.decode(String.self, String?.self, String?.self, Date.self)
                 profile.leads.append(.init(leadID: lead, channel: channel, campaignID: campaign, occurredAt: at))
             }
-            for row in parts[3] { profile.mergedFrom.append(try row.decode(UUID.self).uuidString.lowercased()) }
+            for row in parts[3] { profile.mergedFrom.append(try row.decode(UUID.self).lowercasedText) }
             return .found(profile)
         }
     }
@@ -81,7 +81,7 @@ struct CustomerStore: Sendable {
         return try rows.map { row in
             let (decision, customer, action, rule, subject, version, detail, at) =
                 try row.decode(UUID.self, UUID.self, String.self, String?.self, String?.self, Int?.self, String.self, Date.self)
-            return HistoryEntry(id: decision.uuidString.lowercased(), customerID: customer.uuidString.lowercased(), action: action, rule: rule,
+            return HistoryEntry(id: decision.lowercasedText, customerID: customer.lowercasedText, action: action, rule: rule,
                                 subject: subject, rulesVersion: version, detail: (try? JSONDecoder().decode(DecisionDetail.self, from: Data(detail.utf8))) ?? DecisionDetail(), at: at)
         }
     }
