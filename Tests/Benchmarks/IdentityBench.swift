@@ -26,7 +26,8 @@ struct IdentityBench: AsyncParsableCommand {
     @Option var port = 18_183
     @Option var concurrency = 2
     @Option(help: "fetch.wait.max.ms of every consumer: the mock broker holds an empty fetch this long even when data arrives (Kafka answers at once)")
-    var fetchWaitMS = 10
+    var fetchWaitMS = 5
+    @Option(help: "extra librdkafka properties for the service (key=value,...)") var serviceKafka = ""
 
     static let pepper = "bench-identity-pepper-0123456789"
     static let key = [UInt8](repeating: 9, count: 32)
@@ -35,7 +36,7 @@ struct IdentityBench: AsyncParsableCommand {
         let service = try BenchService(service: "identity-merge", port: port, extra: [
             "FUNNEL_CONSUMER_CONCURRENCY": String(concurrency), "FUNNEL_PII_PEPPER": Self.pepper,
             "FUNNEL_PII_KEYS": "k1:" + Data(Self.key).base64EncodedString(), "FUNNEL_PII_ACTIVE_KEY": "k1",
-            "FUNNEL_KAFKA_PROPERTIES": "fetch.wait.max.ms=\(fetchWaitMS)",
+            "FUNNEL_KAFKA_PROPERTIES": "fetch.wait.max.ms=\(fetchWaitMS)" + (serviceKafka.isEmpty ? "" : "," + serviceKafka),
         ], topics: [("leads.captured.v1", 32), ("identity.registrations.v1", 8), ("identity.tags.v1", 2), ("identity.customers.v1", 32),
                     ("dlq.identity-merge.v1", 2)])
         try service.runToCompletion(["migrate"])
@@ -48,7 +49,10 @@ struct IdentityBench: AsyncParsableCommand {
         try await preload(schema: schema, knownPhones: knownPhones, keyer: keyer)
         print("graph loaded: \(identifiers) identifiers in \(format((ContinuousClock.now - loadStart).seconds)) s")
 
-        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: TestEnvironment.kafkaClient("bench")), logger: TestEnvironment.logger())
+        // The upstream producer sends at once (linger 0): its batching delay is not identity-merge's latency.
+        var producerConfiguration = KafkaProducerConfiguration(client: TestEnvironment.kafkaClient("bench"))
+        producerConfiguration.linger = .zero
+        let producer = try KafkaProducer(configuration: producerConfiguration, logger: TestEnvironment.logger())
         let input = service.prefix + "leads.captured.v1"
         var records: [KafkaOutgoingMessage] = []
         records.reserveCapacity(leads)

@@ -13,6 +13,9 @@ deploy/local/postgres.sh start "$run/pg" 55432
 echo "== devbroker on 127.0.0.1:9092 (in memory; control channel 127.0.0.1:9192)"
 deploy/local/devbroker.sh start "$root/.build/debug/devbroker" "$run" 127.0.0.1:9092 127.0.0.1:9192
 export FUNNEL_POSTGRES_URL="postgresql://funnel@127.0.0.1:55432/funnel" FUNNEL_KAFKA_BOOTSTRAP="127.0.0.1:9092"
+# The mock broker holds an empty fetch for the full fetch.wait.max.ms even when data arrives (Kafka answers at
+# once), so on the devbroker a short wait keeps each hop fast.
+export FUNNEL_KAFKA_PROPERTIES="${FUNNEL_KAFKA_PROPERTIES:-fetch.wait.max.ms=5}"
 
 start_service() { # name port
   local name=$1 port=$2

@@ -125,6 +125,9 @@ final class RelaySession: @unchecked Sendable {
     func ensureLeader() throws -> Bool {
         if connection?.isHealthy != true {
             connection = try PostgresConnection(connectionString: connectionString, logger: logger)
+            // Marking rows sent need not wait for the WAL flush: a mark lost in a crash only republishes records
+            // with the same ce_id, which consumers drop. The relay's cycle (and so publish latency) gets shorter.
+            try connection!.executeScript("SET synchronous_commit = off")
             leader = false
         }
         if leader { return true }
