@@ -36,8 +36,8 @@ struct BenchService {
         return String(output[match].split(separator: "\"").last!)
     }
 
-    func start() throws -> ChildProcess {
-        try ChildProcess(executable: binary, arguments: ["serve"], environment: environment)
+    func start(extra: [String: String] = [:]) throws -> ChildProcess {
+        try ChildProcess(executable: binary, arguments: ["serve"], environment: environment.merging(extra) { $1 })
     }
 
     /// Runs a subcommand to completion (for example `migrate`).

@@ -11,10 +11,11 @@ import TestSupport
 @preconcurrency import Glibc
 #endif
 
-/// identity-merge on a graph already holding `--identifiers` identifiers: leads preloaded on
-/// `leads.captured.v1` (a share of them for customers already known), the service (release build) started,
-/// and the rate of `resolved` events on `identity.customers.v1`; then leads paced at `--rate` per second and
-/// the time from producing each to its `resolved` event (p50/p99/p99.9).
+/// identity-merge (release build) on a graph already holding `--identifiers` identifiers (vacuumed and
+/// analysed): first leads paced at `--rate` per second and the time from producing each to its `resolved`
+/// event on `identity.customers.v1` (p50/p99/p99.9, after a warm-up); then the service restarted with more
+/// consume loops, its group settled, a burst of `--leads` leads (a share of them for customers already known),
+/// and the rate of `resolved` events, first to last.
 struct IdentityBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "identity")
 
@@ -23,8 +24,10 @@ struct IdentityBench: AsyncParsableCommand {
     @Option(help: "share of leads whose phone is already in the graph") var knownShare = 0.3
     @Option var rate = 1_000
     @Option var seconds = 30
+    @Option(help: "paced seconds before the measured ones (group rebalances settle)") var warmup = 10
     @Option var port = 18_183
-    @Option var concurrency = 2
+    @Option(help: "consume loops during the throughput burst") var concurrency = 2
+    @Option(help: "consume loops during the paced latency run (1,000/s needs one)") var latencyConcurrency = 1
     @Option(help: "fetch.wait.max.ms of every consumer: the mock broker holds an empty fetch this long even when data arrives (Kafka answers at once)")
     var fetchWaitMS = 5
     @Option(help: "extra librdkafka properties for the service (key=value,...)") var serviceKafka = ""
@@ -60,29 +63,17 @@ struct IdentityBench: AsyncParsableCommand {
             let phone = i % 10 < Int(knownShare * 10) ? knownPhones[i % known] : "+86139" + String(format: "%08d", i)
             records.append(try Self.lead(id: "bench-\(i)", phone: phone, keyer: keyer, cipher: cipher, topic: input))
         }
-        for result in try await producer.sendBatch(records) { _ = try result.get() }
-
         var consumerConfiguration = KafkaConsumerConfiguration(client: TestEnvironment.kafkaClient("bench"), groupID: TestEnvironment.uniqueName("out"))
         consumerConfiguration.fetchWait = .milliseconds(fetchWaitMS)
         let consumer = try KafkaConsumer(configuration: consumerConfiguration, topics: [service.prefix + "identity.customers.v1"], logger: TestEnvironment.logger())
         while !consumer.hasJoinedGroup { _ = try await consumer.poll(timeout: .milliseconds(100)) }
-        let child = try service.start()
-        var resolved = 0
-        var first: ContinuousClock.Instant?
-        var deadline = ContinuousClock.now + .seconds(600)
-        while resolved < leads, ContinuousClock.now < deadline {
-            let batch = try await consumer.poll(maxMessages: 5_000, timeout: .milliseconds(100))
-            if !batch.isEmpty && first == nil { first = .now }
-            resolved += batch.filter { Self.isResolved($0) }.count
-        }
-        let end = ContinuousClock.now
-        guard resolved >= leads, let first else { throw ChildProcessError(description: "only \(resolved) of \(leads) leads were resolved") }
-        let throughput = Double(leads) / (end - first).seconds
-        report("identity-merge resolutions (\(leads) leads, \(Int(knownShare * 100))% known, graph of \(identifiers) identifiers, fsync on, \(concurrency) consume loops): sustained \(format(throughput)) resolutions/s")
+        let child = try service.start(extra: ["FUNNEL_CONSUMER_CONCURRENCY": String(latencyConcurrency)])
+        try await service.waitReady(child)
 
-        // Latency at a steady rate: each lead's produce time against its resolved event's arrival.
+        // 1. Latency on the loaded graph at a steady rate: each lead's produce time against its resolved event.
         let sent = LockedBox<[String: ContinuousClock.Instant]>([:])
-        let total = rate * seconds
+        let skipped = rate * warmup
+        let total = rate * (warmup + seconds)
         let pacer = Task {
             let interval = Duration.seconds(1) / rate
             var next = ContinuousClock.now
@@ -98,28 +89,54 @@ struct IdentityBench: AsyncParsableCommand {
         }
         var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
         var seen = 0
-        deadline = ContinuousClock.now + .seconds(seconds + 60)
+        var deadline = ContinuousClock.now + .seconds(warmup + seconds + 60)
         while seen < total, ContinuousClock.now < deadline {
             for message in try await consumer.poll(maxMessages: 5_000, timeout: .milliseconds(20)) {
                 guard let event = try? Funnel_Identity_V1_CustomerEvent(serializedBytes: message.value), case .resolved(let r)? = event.change,
                       r.subjectID.hasPrefix("paced-"), let at = sent.withLock({ $0[r.subjectID] }) else { continue }
-                _ = histogram.record(UInt64(max(1, (ContinuousClock.now - at).seconds * 1_000_000)))
+                if let index = Int(r.subjectID.dropFirst(6)), index >= skipped {
+                    _ = histogram.record(UInt64(max(1, (ContinuousClock.now - at).seconds * 1_000_000)))
+                }
                 seen += 1
             }
         }
         try await pacer.value
-        await consumer.close()
-        await producer.shutdown()
+        guard seen >= total else { throw ChildProcessError(description: "only \(seen) of \(total) paced leads were resolved") }
+
+        // 2. Throughput: the service restarted with `--concurrency` loops, its group settled (the mock broker
+        // holds each rebalance for seconds), then a burst of leads produced at once; resolved events counted from
+        // the first to the last.
         child.signal(SIGTERM)
         _ = await child.wait(timeout: .seconds(30))
-        guard seen >= total else { throw ChildProcessError(description: "only \(seen) of \(total) paced leads were resolved") }
+        let restarted = try service.start()
+        try await service.waitReady(restarted)
+        try await Task.sleep(for: .seconds(warmup))
+        let burst = Task { for result in try await producer.sendBatch(records) { _ = try result.get() } }
+        var resolved = 0
+        var first: ContinuousClock.Instant?
+        deadline = ContinuousClock.now + .seconds(600)
+        while resolved < leads, ContinuousClock.now < deadline {
+            let batch = try await consumer.poll(maxMessages: 5_000, timeout: .milliseconds(100))
+            let ours = batch.filter { Self.isResolved($0, prefix: "bench-") }.count
+            if ours > 0 && first == nil { first = .now }
+            resolved += ours
+        }
+        let end = ContinuousClock.now
+        try await burst.value
+        await consumer.close()
+        await producer.shutdown()
+        restarted.signal(SIGTERM)
+        _ = await restarted.wait(timeout: .seconds(30))
+        guard resolved >= leads, let first else { throw ChildProcessError(description: "only \(resolved) of \(leads) leads were resolved") }
+        let throughput = Double(leads) / (end - first).seconds
         let ms = { (q: Double) in String(format: "%.2f", Double(histogram.valueAtPercentile(q)) / 1000) }
-        report("identity-merge resolution latency at \(rate)/s for \(seconds) s (lead produced -> resolved event consumed, fetch.wait.max.ms=\(fetchWaitMS)): p50 \(ms(50)) ms, p99 \(ms(99)) ms, p99.9 \(ms(99.9)) ms, max \(ms(100)) ms")
+        report("identity-merge resolution latency at \(rate)/s for \(seconds) s after \(warmup) s warm-up (\(latencyConcurrency) consume loop(s), lead produced -> resolved event consumed, fetch.wait.max.ms=\(fetchWaitMS)): p50 \(ms(50)) ms, p99 \(ms(99)) ms, p99.9 \(ms(99.9)) ms, max \(ms(100)) ms")
+        report("identity-merge resolutions (a burst of \(leads) leads after it, \(Int(knownShare * 100))% known, graph of \(identifiers) identifiers, fsync on, \(concurrency) consume loops): sustained \(format(throughput)) resolutions/s")
     }
 
-    static func isResolved(_ message: KafkaConsumedMessage) -> Bool {
-        guard let event = try? Funnel_Identity_V1_CustomerEvent(serializedBytes: message.value), case .resolved? = event.change else { return false }
-        return true
+    static func isResolved(_ message: KafkaConsumedMessage, prefix: String) -> Bool {
+        guard let event = try? Funnel_Identity_V1_CustomerEvent(serializedBytes: message.value), case .resolved(let r)? = event.change else { return false }
+        return r.subjectID.hasPrefix(prefix)
     }
 
     static func lead(id: String, phone: String, keyer: IdentityKeyer, cipher: PIICipher, topic: String) throws -> KafkaOutgoingMessage {
@@ -151,8 +168,6 @@ struct IdentityBench: AsyncParsableCommand {
                 SELECT 'phone:' || encode(sha256(('p' || i)::bytea), 'hex'), 'phone', md5('c' || i)::uuid, '138****0000', now() FROM generate_series(1, \(synthetic)) i
                 UNION ALL
                 SELECT 'email:' || encode(sha256(('e' || i)::bytea), 'hex'), 'email', md5('c' || i)::uuid, 'a***@example.com', now() FROM generate_series(1, \(synthetic)) i;
-                ANALYZE "\(schema)".customers;
-                ANALYZE "\(schema)".identifiers;
                 """)
         }
         for chunk in stride(from: 0, to: knownPhones.count, by: 5_000) {
@@ -168,6 +183,12 @@ struct IdentityBench: AsyncParsableCommand {
                     """,
                 ])
             }
+        }
+        // A graph "already loaded" has been vacuumed and analysed, as a running system's would be; otherwise the
+        // first autovacuum of the bulk load lands inside the measurement.
+        try await postgres.withConnection { connection in
+            try connection.executeScript("VACUUM (ANALYZE) \"\(schema)\".customers")
+            try connection.executeScript("VACUUM (ANALYZE) \"\(schema)\".identifiers")
         }
         await postgres.shutdown()
     }

@@ -12,14 +12,21 @@ struct GraphStore: Sendable {
     /// Locks `idents` and loads their owners, those customers, all their identifiers and separations.
     func load(idents: [String], into graph: inout IdentityGraph, in connection: PostgresConnection) throws {
         guard !idents.isEmpty else { return }
-        _ = try connection.query("""
-            SELECT count(pg_advisory_xact_lock(h)) FROM (
-                SELECT DISTINCT hashtextextended(\(schema) || ':' || i, 0) AS h FROM unnest(\(PostgresArray(idents.map { Optional($0) }))::text[]) i ORDER BY 1
-            ) locks
-            """)
+        let identArray = PostgresArray(idents.map { Optional($0) })
         var locked = Set<UUID>()
-        for _ in 0..<8 {
-            let owners = try connection.query("SELECT ident, customer_id FROM \(identifier: schema).identifiers WHERE ident = ANY(\(PostgresArray(idents.map { Optional($0) })))")
+        for round in 0..<8 {
+            // The first round takes the locks and then reads the owners in one round trip: pipelined statements
+            // run one after the other, each with a snapshot of its own (read committed), so the owners are read
+            // after the locks are held. (One statement doing both would read with a snapshot from before the wait.)
+            let ownersQuery: PostgresQuery = "SELECT ident, customer_id FROM \(identifier: schema).identifiers WHERE ident = ANY(\(identArray))"
+            let owners: PostgresRows = round == 0 ? try connection.pipeline([
+                """
+                SELECT count(pg_advisory_xact_lock(h)) FROM (
+                    SELECT DISTINCT hashtextextended(\(schema) || ':' || i, 0) AS h FROM unnest(\(identArray)::text[]) i ORDER BY 1
+                ) sorted
+                """,
+                ownersQuery,
+            ])[1] : try connection.query(ownersQuery)
             var wanted = Set<UUID>()
             for row in owners {
                 let (ident, customer) = try row.decode(String.self, UUID.self)
@@ -42,11 +49,17 @@ struct GraphStore: Sendable {
     @discardableResult
     func loadCustomers(_ ids: [UUID], into graph: inout IdentityGraph, in connection: PostgresConnection) throws -> [UUID] {
         let idArray = PostgresArray(ids.map { Optional($0) })
-        let rows = try connection.query("""
+        // Locked first; the identifiers and separations are read after the locks are held (pipelined, in order).
+        let results = try connection.pipeline([
+            """
             SELECT id, status, merged_into, registered, registered_at, first_seen_at, first_channel, first_campaign,
                    display_name, name_masked, phone_masked
             FROM \(identifier: schema).customers WHERE id = ANY(\(idArray)) ORDER BY id FOR UPDATE
-            """)
+            """,
+            "SELECT ident, customer_id, mask FROM \(identifier: schema).identifiers WHERE customer_id = ANY(\(idArray))",
+            "SELECT customer_id, other_id FROM \(identifier: schema).separations WHERE customer_id = ANY(\(idArray))",
+        ])
+        let rows = results[0]
         var loaded: [UUID] = []
         for row in rows {
             let (id, status, mergedInto, registered, registeredAt, firstSeen, channel, campaign, name, nameMasked, phoneMasked) =
@@ -65,17 +78,13 @@ struct GraphStore: Sendable {
             graph.customers[id] = node
             loaded.append(id)
         }
-        let results = try connection.pipeline([
-            "SELECT ident, customer_id, mask FROM \(identifier: schema).identifiers WHERE customer_id = ANY(\(idArray))",
-            "SELECT customer_id, other_id FROM \(identifier: schema).separations WHERE customer_id = ANY(\(idArray))",
-        ])
-        for row in results[0] {
+        for row in results[1] {
             let (ident, customer, mask) = try row.decode(String.self, UUID.self, String.self)
             guard let identifier = Self.identifier(ident: ident, mask: mask) else { continue }
             graph.customers[customer]?.identifiers.insert(identifier)
             graph.owners[ident] = customer
         }
-        for row in results[1] {
+        for row in results[2] {
             let (customer, other) = try row.decode(UUID.self, UUID.self)
             graph.customers[customer]?.separatedFrom.insert(other)
         }

@@ -7,7 +7,7 @@ final class RulesStore: Sendable {
     let schema: String
     private let keyer: IdentityKeyer
     private let defaultRegion: String
-    private let cache = LockedBox<CompiledRules?>(nil)
+    private let cache = LockedBox<(CompiledRules, ContinuousClock.Instant)?>(nil)
 
     init(schema: String, keyer: IdentityKeyer, defaultRegion: String) {
         self.schema = schema
@@ -21,17 +21,26 @@ final class RulesStore: Sendable {
         _ = try await postgres.query("INSERT INTO \(identifier: schema).rules (version, body, created_by) VALUES (1, \(body), 'default') ON CONFLICT DO NOTHING")
     }
 
-    /// The newest rules, compiled (cached per version).
-    func current(in connection: PostgresConnection) throws -> CompiledRules {
+    /// The newest rules, compiled. Read from the table at most every `refresh` (a published version applies to
+    /// batches from then on), and compiled once per version.
+    func current(in connection: PostgresConnection, refresh: Duration = .seconds(2)) throws -> CompiledRules {
+        let now = ContinuousClock.now
+        if let (compiled, checked) = cache.withLock({ $0 }), now - checked < refresh { return compiled }
         let rows = try connection.query("SELECT version, body::text FROM \(identifier: schema).rules ORDER BY version DESC LIMIT 1")
         guard let row = rows.first else { return compile(version: 0, rules: .standard) }
         let (version, body) = try row.decode(Int.self, String.self)
-        if let cached = cache.withLock({ $0 }), cached.version == version { return cached }
+        if let (cached, _) = cache.withLock({ $0 }), cached.version == version {
+            cache.withLock { $0 = (cached, now) }
+            return cached
+        }
         let rules = try JSONDecoder().decode(IdentityRules.self, from: Data(body.utf8))
         let compiled = compile(version: version, rules: rules)
-        cache.withLock { $0 = compiled }
+        cache.withLock { $0 = (compiled, now) }
         return compiled
     }
+
+    /// Forgets the cached rules (after publishing a version here, so this replica applies it at once).
+    func invalidate() { cache.withLock { $0 = nil } }
 
     func compile(version: Int, rules: IdentityRules) -> CompiledRules {
         CompiledRules(version: version, rules: rules, keyer: keyer, defaultRegion: defaultRegion)
@@ -63,6 +72,7 @@ final class RulesStore: Sendable {
                 """).first!
             return try row.decode(Int.self, Date.self)
         }
+        invalidate()
         return RulesVersion(version: version, rules: rules, createdBy: author, createdAt: at)
     }
 }
