@@ -25,12 +25,15 @@ struct IdentityBench: AsyncParsableCommand {
     @Option var rate = 1_000
     @Option var seconds = 30
     @Option(help: "paced seconds before the measured ones (group rebalances settle)") var warmup = 10
+    @Option(help: "measured windows of --seconds each, back to back; the report gives each and their median") var latencyRounds = 3
     @Option var port = 18_183
     @Option(help: "consume loops during the throughput burst") var concurrency = 2
     @Option(help: "consume loops during the paced latency run (1,000/s needs one)") var latencyConcurrency = 1
     @Option(help: "fetch.wait.max.ms of every consumer: the mock broker holds an empty fetch this long even when data arrives (Kafka answers at once)")
     var fetchWaitMS = 5
     @Option(help: "extra librdkafka properties for the service (key=value,...)") var serviceKafka = ""
+    @Option(help: "fetch.wait.max.ms of the bench's own consumer of the output (the observer, not part of the hop)")
+    var observerFetchWaitMS = 1
 
     static let pepper = "bench-identity-pepper-0123456789"
     static let key = [UInt8](repeating: 9, count: 32)
@@ -64,7 +67,7 @@ struct IdentityBench: AsyncParsableCommand {
             records.append(try Self.lead(id: "bench-\(i)", phone: phone, keyer: keyer, cipher: cipher, topic: input))
         }
         var consumerConfiguration = KafkaConsumerConfiguration(client: TestEnvironment.kafkaClient("bench"), groupID: TestEnvironment.uniqueName("out"))
-        consumerConfiguration.fetchWait = .milliseconds(fetchWaitMS)
+        consumerConfiguration.fetchWait = .milliseconds(observerFetchWaitMS)
         let consumer = try KafkaConsumer(configuration: consumerConfiguration, topics: [service.prefix + "identity.customers.v1"], logger: TestEnvironment.logger())
         while !consumer.hasJoinedGroup { _ = try await consumer.poll(timeout: .milliseconds(100)) }
         let child = try service.start(extra: ["FUNNEL_CONSUMER_CONCURRENCY": String(latencyConcurrency)])
@@ -73,7 +76,7 @@ struct IdentityBench: AsyncParsableCommand {
         // 1. Latency on the loaded graph at a steady rate: each lead's produce time against its resolved event.
         let sent = LockedBox<[String: ContinuousClock.Instant]>([:])
         let skipped = rate * warmup
-        let total = rate * (warmup + seconds)
+        let total = rate * (warmup + seconds * latencyRounds)
         let pacer = Task {
             let interval = Duration.seconds(1) / rate
             var next = ContinuousClock.now
@@ -87,15 +90,16 @@ struct IdentityBench: AsyncParsableCommand {
                 try await Task.sleep(until: next, clock: .continuous)
             }
         }
-        var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+        var histograms = (0..<latencyRounds).map { _ in Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three) }
         var seen = 0
-        var deadline = ContinuousClock.now + .seconds(warmup + seconds + 60)
+        var deadline = ContinuousClock.now + .seconds(warmup + seconds * latencyRounds + 60)
         while seen < total, ContinuousClock.now < deadline {
             for message in try await consumer.poll(maxMessages: 5_000, timeout: .milliseconds(20)) {
                 guard let event = try? Funnel_Identity_V1_CustomerEvent(serializedBytes: message.value), case .resolved(let r)? = event.change,
                       r.subjectID.hasPrefix("paced-"), let at = sent.withLock({ $0[r.subjectID] }) else { continue }
                 if let index = Int(r.subjectID.dropFirst(6)), index >= skipped {
-                    _ = histogram.record(UInt64(max(1, (ContinuousClock.now - at).seconds * 1_000_000)))
+                    _ = histograms[min(latencyRounds - 1, (index - skipped) / (rate * seconds))]
+                        .record(UInt64(max(1, (ContinuousClock.now - at).seconds * 1_000_000)))
                 }
                 seen += 1
             }
@@ -129,8 +133,11 @@ struct IdentityBench: AsyncParsableCommand {
         _ = await restarted.wait(timeout: .seconds(30))
         guard resolved >= leads, let first else { throw ChildProcessError(description: "only \(resolved) of \(leads) leads were resolved") }
         let throughput = Double(leads) / (end - first).seconds
-        let ms = { (q: Double) in String(format: "%.2f", Double(histogram.valueAtPercentile(q)) / 1000) }
-        report("identity-merge resolution latency at \(rate)/s for \(seconds) s after \(warmup) s warm-up (\(latencyConcurrency) consume loop(s), lead produced -> resolved event consumed, fetch.wait.max.ms=\(fetchWaitMS)): p50 \(ms(50)) ms, p99 \(ms(99)) ms, p99.9 \(ms(99.9)) ms, max \(ms(100)) ms")
+        let ms = { (h: Histogram<UInt64>, q: Double) in Double(h.valueAtPercentile(q)) / 1000 }
+        let rounds = histograms.map { h in String(format: "p50 %.2f / p99 %.2f / p99.9 %.2f", ms(h, 50), ms(h, 99), ms(h, 99.9)) }
+        let p99s = histograms.map { ms($0, 99) }.sorted()
+        let p50s = histograms.map { ms($0, 50) }.sorted()
+        report("identity-merge resolution latency at \(rate)/s, \(latencyRounds) windows of \(seconds) s after \(warmup) s warm-up (\(latencyConcurrency) consume loop(s), lead produced -> resolved event consumed; service fetch.wait.max.ms=\(fetchWaitMS), observer \(observerFetchWaitMS)): median p50 \(String(format: "%.2f", p50s[p50s.count / 2])) ms, median p99 \(String(format: "%.2f", p99s[p99s.count / 2])) ms; per window (ms): \(rounds.joined(separator: "; "))")
         report("identity-merge resolutions (a burst of \(leads) leads after it, \(Int(knownShare * 100))% known, graph of \(identifiers) identifiers, fsync on, \(concurrency) consume loops): sustained \(format(throughput)) resolutions/s")
     }
 
@@ -184,11 +191,13 @@ struct IdentityBench: AsyncParsableCommand {
                 ])
             }
         }
-        // A graph "already loaded" has been vacuumed and analysed, as a running system's would be; otherwise the
-        // first autovacuum of the bulk load lands inside the measurement.
+        // A graph "already loaded" has been vacuumed, analysed and checkpointed, as a running system's would be;
+        // otherwise the first autovacuum and the checkpoints of the bulk load land inside the measurement.
         try await postgres.withConnection { connection in
             try connection.executeScript("VACUUM (ANALYZE) \"\(schema)\".customers")
             try connection.executeScript("VACUUM (ANALYZE) \"\(schema)\".identifiers")
+            // The bulk load's WAL would otherwise force checkpoints (their writes and fsyncs) into the measurement.
+            try connection.executeScript("CHECKPOINT")
         }
         await postgres.shutdown()
     }
