@@ -26,7 +26,12 @@ public final class KafkaProducer: Sendable {
     /// Throws a ``KafkaError`` with ``KafkaError/isQueueFull`` when the local queue is full: back off and retry.
     public func produce(_ message: KafkaOutgoingMessage,
                         onDelivery: (@Sendable (Result<KafkaDeliveryReport, KafkaError>) -> Void)? = nil) throws {
-        try enqueue(message, box: DeliveryBox(sink: onDelivery.map(ClosureSink.init) ?? ClosureSink.ignore, index: 0))
+        let sink = ClosureSink(topic: message.topic, body: onDelivery)
+        let retained = Unmanaged.passRetained(sink)
+        do { try enqueue(message, slot: sink.slot(0)) } catch {
+            retained.release()
+            throw error
+        }
     }
 
     /// Produces one record and waits for its delivery report.
@@ -39,22 +44,22 @@ public final class KafkaProducer: Sendable {
     /// Throws only when the producer itself is unusable; per-record failures are in the results.
     public func sendBatch(_ messages: [KafkaOutgoingMessage]) async throws -> [Result<KafkaDeliveryReport, KafkaError>] {
         if messages.isEmpty { return [] }
-        let collector = BatchCollector(count: messages.count)
+        let collector = BatchCollector(topics: messages.map(\.topic))
+        // One reference for the whole batch, given back by whoever records its last outcome.
+        let retained = Unmanaged.passRetained(collector)
         return try await withCheckedThrowingContinuation { continuation in
             collector.start(continuation)
             Task {
                 for (index, message) in messages.enumerated() {
                     while true {
                         do {
-                            try enqueue(message, box: DeliveryBox(sink: collector, index: index))
+                            try enqueue(message, slot: collector.slot(index))
                             break
                         } catch let error as KafkaError where error.isQueueFull {
                             try? await Task.sleep(for: .milliseconds(1))
-                        } catch let error as KafkaError {
-                            collector.delivered(index: index, result: .failure(error))
-                            break
                         } catch {
-                            collector.delivered(index: index, result: .failure(KafkaError.closed()))
+                            let failure = (error as? KafkaError) ?? KafkaError.closed()
+                            if collector.record(index: index, outcome: .failed(failure)) { retained.release() }
                             break
                         }
                     }
@@ -63,7 +68,7 @@ public final class KafkaProducer: Sendable {
         }
     }
 
-    private func enqueue(_ message: KafkaOutgoingMessage, box: DeliveryBox) throws {
+    private func enqueue(_ message: KafkaOutgoingMessage, slot: UnsafeMutableRawPointer) throws {
         if let fatal = client.context.fatalError { throw fatal }
         var headers: OpaquePointer?
         if !message.headers.isEmpty {
@@ -82,7 +87,7 @@ public final class KafkaProducer: Sendable {
                 }
             }
         }
-        let opaque = Unmanaged.passRetained(box).toOpaque()
+        let opaque = slot
         let error: OpaquePointer? = message.topic.withCString { topic in
             message.value.withUnsafeBytes { value in
                 withOptionalBytes(message.key) { key in
@@ -110,7 +115,6 @@ public final class KafkaProducer: Sendable {
         if let error {
             // Not queued: librdkafka did not take the headers nor will it report delivery.
             if let headers { rd_kafka_headers_destroy(headers) }
-            Unmanaged<DeliveryBox>.fromOpaque(opaque).release()
             throw KafkaError(consuming: error)
         }
     }
@@ -149,69 +153,6 @@ func runBlocking<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
 private func withOptionalBytes<R>(_ bytes: [UInt8]?, _ body: (UnsafeRawBufferPointer?) -> R) -> R {
     guard let bytes else { return body(nil) }
     return bytes.withUnsafeBytes { body($0) }
-}
-
-/// Receives delivery outcomes.
-protocol DeliverySink: AnyObject, Sendable {
-    func delivered(index: Int, result: Result<KafkaDeliveryReport, KafkaError>)
-}
-
-/// The per-record opaque: retained when queued, released in the delivery report.
-final class DeliveryBox {
-    let sink: any DeliverySink
-    let index: Int
-    init(sink: any DeliverySink, index: Int) {
-        self.sink = sink
-        self.index = index
-    }
-}
-
-final class ClosureSink: DeliverySink {
-    let body: @Sendable (Result<KafkaDeliveryReport, KafkaError>) -> Void
-    init(_ body: @escaping @Sendable (Result<KafkaDeliveryReport, KafkaError>) -> Void) { self.body = body }
-    func delivered(index: Int, result: Result<KafkaDeliveryReport, KafkaError>) { body(result) }
-    static let ignore = ClosureSink { _ in }
-}
-
-/// Gathers a batch's delivery reports and resumes the waiting task when the last one arrives.
-final class BatchCollector: DeliverySink, @unchecked Sendable {
-    private let lock = NSLock()
-    private var results: [Result<KafkaDeliveryReport, KafkaError>?]
-    private var remaining: Int
-    private var continuation: CheckedContinuation<[Result<KafkaDeliveryReport, KafkaError>], any Error>?
-
-    init(count: Int) {
-        results = Array(repeating: nil, count: count)
-        remaining = count
-    }
-
-    func start(_ continuation: CheckedContinuation<[Result<KafkaDeliveryReport, KafkaError>], any Error>) {
-        lock.withLock { self.continuation = continuation }
-    }
-
-    func delivered(index: Int, result: Result<KafkaDeliveryReport, KafkaError>) {
-        let finished: (CheckedContinuation<[Result<KafkaDeliveryReport, KafkaError>], any Error>, [Result<KafkaDeliveryReport, KafkaError>])? = lock.withLock {
-            results[index] = result
-            remaining -= 1
-            guard remaining == 0, let continuation else { return nil }
-            self.continuation = nil
-            return (continuation, results.map { $0! })
-        }
-        if let (continuation, all) = finished { continuation.resume(returning: all) }
-    }
-}
-
-private func deliveryReportCallback(_ rk: OpaquePointer?, _ message: UnsafePointer<rd_kafka_message_t>?, _ opaque: UnsafeMutableRawPointer?) {
-    guard let message, let boxPointer = message.pointee._private else { return }
-    let box = Unmanaged<DeliveryBox>.fromOpaque(boxPointer).takeRetainedValue()
-    let result: Result<KafkaDeliveryReport, KafkaError>
-    if message.pointee.err == RD_KAFKA_RESP_ERR_NO_ERROR {
-        let topic = String(cString: rd_kafka_topic_name(message.pointee.rkt))
-        result = .success(KafkaDeliveryReport(topic: topic, partition: message.pointee.partition, offset: message.pointee.offset))
-    } else {
-        result = .failure(KafkaError(code: message.pointee.err))
-    }
-    box.sink.delivered(index: box.index, result: result)
 }
 
 /// A thread that calls `body` repeatedly until stopped (for `rd_kafka_poll`).
