@@ -49,7 +49,7 @@ struct ClusteringPropertyTests {
             records.shuffle(using: &rng)
         }
 
-        func messages(_ graph: GraphFixture) -> [KafkaConsumedMessage] {
+        func messages(_ graph: RecordBuilder) -> [KafkaConsumedMessage] {
             records.map {
                 switch $0 {
                 case .lead(let phone, let email, let wechat, let at): graph.lead(phone: phone, email: email, wechat: wechat, at: at)
@@ -59,7 +59,7 @@ struct ClusteringPropertyTests {
         }
 
         /// Union-find over the identifiers each record carries.
-        func expectedClustering(_ graph: GraphFixture) -> Set<Set<String>> {
+        func expectedClustering(_ graph: RecordBuilder) -> Set<Set<String>> {
             var parent: [String: String] = [:]
             func find(_ x: String) -> String {
                 var x = x
@@ -99,9 +99,9 @@ struct ClusteringPropertyTests {
             var results: [Set<Set<String>>] = []
             for variant in [scenario, reversed, shuffled] {
                 let graph = try await GraphFixture()
-                try await graph.feedEach(variant.messages(graph))
+                try await graph.feedEach(variant.messages(graph.records))
                 results.append(try await graph.clustering())
-                if results.count == 1 { #expect(results[0] == variant.expectedClustering(graph), "seed \(seed)") }
+                if results.count == 1 { #expect(results[0] == variant.expectedClustering(graph.records), "seed \(seed)") }
                 await graph.close()
             }
             #expect(results[0] == results[1] && results[1] == results[2], "seed \(seed)")
@@ -113,8 +113,8 @@ struct ClusteringPropertyTests {
             let scenario = Scenario(seed: seed)
             let single = try await GraphFixture()
             let batched = try await GraphFixture()
-            try await single.feedEach(scenario.messages(single))
-            try await batched.feed(scenario.messages(batched))
+            try await single.feedEach(scenario.messages(single.records))
+            try await batched.feed(scenario.messages(batched.records))
             #expect(try await single.clustering() == batched.clustering(), "seed \(seed)")
             #expect(try await single.activeCustomers() == batched.activeCustomers(), "seed \(seed)")
             await single.close()

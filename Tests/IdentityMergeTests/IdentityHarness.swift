@@ -6,6 +6,7 @@ import HummingbirdTesting
 @testable import IdentityMerge
 import Kafka
 import NIOCore
+import Postgres
 import Prometheus
 import ServiceKit
 import TestSupport
@@ -29,9 +30,10 @@ final class IdentityHarness: Sendable {
     }
 
     /// Starts a replica; pass `sharing` to join another replica's schema, topics and group.
-    static func start(sharing other: IdentityHarness? = nil, concurrency: Int = 2) async throws -> IdentityHarness {
-        let prefix = other?.prefix ?? TestEnvironment.uniqueName("im") + "."
-        if other == nil { try createTopics(prefix: prefix) }
+    /// Pass `readingTopicsOf` to read another replica's topics from the start with a schema and group of its own.
+    static func start(sharing other: IdentityHarness? = nil, readingTopicsOf source: IdentityHarness? = nil, concurrency: Int = 2) async throws -> IdentityHarness {
+        let prefix = other?.prefix ?? source?.prefix ?? TestEnvironment.uniqueName("im") + "."
+        if other == nil && source == nil { try createTopics(prefix: prefix) }
         let schema = other?.schema ?? TestEnvironment.uniqueName("im")
         let group = other?.group ?? TestEnvironment.uniqueName("im")
         let settings = try IdentityService.settings(environment: [
@@ -110,6 +112,19 @@ final class IdentityHarness: Sendable {
         })
         await producer.shutdown()
         for result in results { _ = try result.get() }
+    }
+
+    /// The identifiers of every active customer, grouped (the clustering, independent of customer ids).
+    func clustering() async throws -> Set<Set<String>> {
+        let postgres = TestEnvironment.postgres(maxConnections: 1)
+        let rows = try await postgres.query("SELECT customer_id, ident FROM \(identifier: schema).identifiers")
+        var groups: [UUID: Set<String>] = [:]
+        for row in rows {
+            let (customer, ident) = try row.decode(UUID.self, String.self)
+            groups[customer, default: []].insert(ident)
+        }
+        await postgres.shutdown()
+        return Set(groups.values)
     }
 
     func readCustomerEvents(atLeast count: Int, settle: Duration = .milliseconds(500)) async throws -> [Funnel_Identity_V1_CustomerEvent] {

@@ -145,4 +145,27 @@ struct IdentityServiceTests {
         await postgres.shutdown()
         #expect(active == people && phones == people)
     }
+
+    @Test func replayingTheTopicsFromTheStartRebuildsTheSameGraph() async throws {
+        let original = try await IdentityHarness.start(concurrency: 1)
+        defer { Task { await original.stop() } }
+        let r = original.records
+        let scenario = ClusteringPropertyTests.Scenario(seed: 20_261_125)
+        var messages = scenario.messages(r)
+        messages += [r.registration(user: "u-replay", phone: "13712345678", email: "replay@example.com", at: t0),
+                     r.lead(phone: "13712345678", wechat: "wx_replay_1", at: t0 + 5)]
+        try await original.push(messages)
+        _ = try await original.readCustomerEvents(atLeast: messages.count, settle: .seconds(1))
+        let replica = try await IdentityHarness.start(readingTopicsOf: original, concurrency: 1)
+        defer { Task { await replica.stop() } }
+        let deadline = ContinuousClock.now + .seconds(60)
+        var rebuilt = Set<Set<String>>()
+        let expected = try await original.clustering()
+        while ContinuousClock.now < deadline {
+            rebuilt = try await replica.clustering()
+            if rebuilt == expected { break }
+            try await Task.sleep(for: .milliseconds(500))
+        }
+        #expect(!expected.isEmpty && rebuilt == expected)
+    }
 }
