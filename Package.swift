@@ -18,7 +18,7 @@ func service(_ name: String, executable: String, dependencies: [Target.Dependenc
     [
         .target(
             name: name,
-            dependencies: ["ServiceKit", "Contracts", "Kafka", "Postgres", log, hummingbird, argumentParser,
+            dependencies: ["ServiceKit", "Contracts", "Kafka", "Postgres", "FastText", log, hummingbird, argumentParser,
                            .product(name: "HTTPTypes", package: "swift-http-types")] + dependencies,
             path: "Services/\(name)/Library",
             swiftSettings: swiftSettings
@@ -111,7 +111,7 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Kafka", "Postgres", log], path: "Tests/TestSupport", swiftSettings: swiftSettings),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "ContractsTests", dependencies: ["Contracts"], swiftSettings: swiftSettings),
+        .testTarget(name: "ContractsTests", dependencies: ["Contracts", "FastText"], swiftSettings: swiftSettings),
         .testTarget(
             name: "ServiceKitTests",
             dependencies: ["ServiceKit", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")],

@@ -1,3 +1,4 @@
+import FastText
 import Foundation
 import Kafka
 import SwiftProtobuf
@@ -43,7 +44,7 @@ public struct CloudEvent: Sendable {
 
     /// Encodes `event` as protobuf for `topic`, with a fresh UUIDv7 id.
     public init<M: SwiftProtobuf.Message>(topic: Topic<M>, key: String, event: M, source: String,
-                                          id: String = UUIDv7.generate().lowercased, time: Date = Date(), traceparent: String? = nil) throws {
+                                          id: String = UUIDv7.generate().lowercasedText, time: Date = Date(), traceparent: String? = nil) throws {
         self.id = id
         self.type = topic.eventType
         self.source = source

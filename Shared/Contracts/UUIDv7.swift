@@ -31,8 +31,3 @@ public enum UUIDv7 {
         #endif
     }
 }
-
-extension UUID {
-    /// The lower-case text form used in events and keys.
-    public var lowercased: String { lowercasedText }
-}

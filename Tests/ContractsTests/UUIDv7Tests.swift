@@ -1,4 +1,5 @@
 import Contracts
+import FastText
 import Foundation
 import Testing
 
@@ -10,7 +11,7 @@ struct UUIDv7Tests {
         var seen = Set<UUID>()
         for i in 0..<1_000 {
             let id = UUIDv7.generate(at: early + Double(i) / 100)
-            let text = id.lowercased
+            let text = id.lowercasedText
             #expect(text == id.uuidString.lowercased())
             #expect(Array(text)[14] == "7", "version 7")
             #expect("89ab".contains(Array(text)[19]), "RFC 9562 variant")
@@ -20,7 +21,7 @@ struct UUIDv7Tests {
         }
         #expect(seen.count == 1_000, "random bits differ")
         let millis = UInt64(early.timeIntervalSince1970 * 1_000)
-        #expect(UUIDv7.generate(at: early).lowercased.replacingOccurrences(of: "-", with: "").prefix(12) == String(millis, radix: 16).leftPadded(12))
+        #expect(UUIDv7.generate(at: early).lowercasedText.replacingOccurrences(of: "-", with: "").prefix(12) == String(millis, radix: 16).leftPadded(12))
     }
 
     @Test func eventsDecodeFromProtobufAndJSON() throws {

@@ -31,7 +31,7 @@ final class GraphFixture: Sendable {
         try await rules.ensureDefault(postgres)
         handler = IdentityHandler(topics: Self.topics, builder: ObservationBuilder(keyer: keyer, cipher: cipher, defaultRegion: "CN"),
                                   rules: rules, graphStore: GraphStore(schema: schema), tags: TagApplier(schema: schema, events: events), events: events)
-        store = CustomerStore(schema: schema, postgres: postgres, events: events, cipher: cipher, keyer: keyer, defaultRegion: "CN")
+        store = CustomerStore(schema: schema, postgres: postgres, events: events, rules: rules, cipher: cipher, keyer: keyer, defaultRegion: "CN")
     }
 
     func close() async { await postgres.shutdown() }
@@ -52,7 +52,7 @@ final class GraphFixture: Sendable {
 
     var records: RecordBuilder { RecordBuilder(keyer: keyer, cipher: cipher, topics: Self.topics) }
 
-    func lead(phone: String? = nil, email: String? = nil, wechat: String? = nil, visitor: String? = nil, id: String = UUIDv7.generate().lowercased,
+    func lead(phone: String? = nil, email: String? = nil, wechat: String? = nil, visitor: String? = nil, id: String = UUIDv7.generate().lowercasedText,
               at: Date = Date(), name: String? = nil, channel: String = "sem", campaign: String = "c1", course: String = "python") -> KafkaConsumedMessage {
         records.lead(phone: phone, email: email, wechat: wechat, visitor: visitor, id: id, at: at, name: name, channel: channel, campaign: campaign, course: course)
     }
@@ -79,7 +79,9 @@ final class GraphFixture: Sendable {
     func customer(user: String) async throws -> UUID? { try await store.find(kind: .userID, value: user) }
 
     /// The identifiers of every active customer, grouped: the clustering, independent of customer ids.
-    func clustering() async throws -> Set<Set<String>> {
+    func clustering() async throws -> Set<Set<String>> { try await Self.clustering(schema: schema, postgres: postgres) }
+
+    static func clustering(schema: String, postgres: PostgresClient) async throws -> Set<Set<String>> {
         let rows = try await postgres.query("SELECT customer_id, ident FROM \(identifier: schema).identifiers")
         var groups: [UUID: Set<String>] = [:]
         for row in rows {
@@ -122,7 +124,7 @@ struct RecordBuilder: Sendable {
     static let key = [UInt8](repeating: 7, count: 32)
 
 
-    func lead(phone: String? = nil, email: String? = nil, wechat: String? = nil, visitor: String? = nil, id: String = UUIDv7.generate().lowercased,
+    func lead(phone: String? = nil, email: String? = nil, wechat: String? = nil, visitor: String? = nil, id: String = UUIDv7.generate().lowercasedText,
               at: Date = Date(), name: String? = nil, channel: String = "sem", campaign: String = "c1", course: String = "python") -> KafkaConsumedMessage {
         var lead = Funnel_Leads_V1_LeadCaptured()
         lead.leadID = id

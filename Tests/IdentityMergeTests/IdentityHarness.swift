@@ -19,6 +19,7 @@ final class IdentityHarness: Sendable {
     let group: String
     let port: Int
     let records: RecordBuilder
+    let runtime: ServiceRuntime
     private let task: Task<Void, any Error>
     private let stopper: ServiceStopper
 
@@ -63,10 +64,12 @@ final class IdentityHarness: Sendable {
         let topics = IdentityTopics(leads: prefix + "leads.captured.v1", registrations: prefix + "identity.registrations.v1",
                                     tags: prefix + "identity.tags.v1", customers: prefix + "identity.customers.v1")
         let records = RecordBuilder(keyer: settings.makeKeyer(), cipher: try settings.makeCipher(), topics: topics)
-        return IdentityHarness(prefix: prefix, schema: schema, group: group, port: port, records: records, task: task, stopper: stopper)
+        return IdentityHarness(prefix: prefix, schema: schema, group: group, port: port, records: records, runtime: runtime, task: task, stopper: stopper)
     }
 
-    private init(prefix: String, schema: String, group: String, port: Int, records: RecordBuilder, task: Task<Void, any Error>, stopper: ServiceStopper) {
+    private init(prefix: String, schema: String, group: String, port: Int, records: RecordBuilder, runtime: ServiceRuntime,
+                 task: Task<Void, any Error>, stopper: ServiceStopper) {
+        self.runtime = runtime
         self.prefix = prefix
         self.schema = schema
         self.group = group
@@ -116,15 +119,7 @@ final class IdentityHarness: Sendable {
 
     /// The identifiers of every active customer, grouped (the clustering, independent of customer ids).
     func clustering() async throws -> Set<Set<String>> {
-        let postgres = TestEnvironment.postgres(maxConnections: 1)
-        let rows = try await postgres.query("SELECT customer_id, ident FROM \(identifier: schema).identifiers")
-        var groups: [UUID: Set<String>] = [:]
-        for row in rows {
-            let (customer, ident) = try row.decode(UUID.self, String.self)
-            groups[customer, default: []].insert(ident)
-        }
-        await postgres.shutdown()
-        return Set(groups.values)
+        try await GraphFixture.clustering(schema: schema, postgres: runtime.postgres)
     }
 
     func readCustomerEvents(atLeast count: Int, settle: Duration = .milliseconds(500)) async throws -> [Funnel_Identity_V1_CustomerEvent] {

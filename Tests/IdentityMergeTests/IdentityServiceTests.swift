@@ -139,10 +139,9 @@ struct IdentityServiceTests {
         try await first.push(messages)
         let events = try await first.readCustomerEvents(atLeast: messages.count, settle: .seconds(1))
         #expect(events.filter { $0.resolved.subjectKind != "" }.count == messages.count)
-        let postgres = TestEnvironment.postgres(maxConnections: 1)
+        let postgres = first.runtime.postgres
         let active = try await postgres.query("SELECT count(*)::int FROM \(identifier: first.schema).customers WHERE status = 'active'").first!.decode(Int.self)
         let phones = try await postgres.query("SELECT count(DISTINCT customer_id)::int FROM \(identifier: first.schema).identifiers WHERE kind = 'phone'").first!.decode(Int.self)
-        await postgres.shutdown()
         #expect(active == people && phones == people)
     }
 

@@ -41,7 +41,7 @@ public enum IdentityService {
             )
             let router = Router(context: BasicRequestContext.self)
             router.add(middleware: ProblemMiddleware())
-            let store = CustomerStore(schema: settings.schema, postgres: runtime.postgres, events: events, cipher: cipher, keyer: keyer,
+            let store = CustomerStore(schema: settings.schema, postgres: runtime.postgres, events: events, rules: rules, cipher: cipher, keyer: keyer,
                                       defaultRegion: settings.phoneDefaultRegion)
             CustomerRoutes(store: store, adminToken: settings.adminToken, maxBodyBytes: settings.httpMaxBodyBytes).add(to: router)
             RulesRoutes(rules: rules, postgres: runtime.postgres, adminToken: settings.adminToken, maxBodyBytes: settings.httpMaxBodyBytes).add(to: router)

@@ -15,10 +15,8 @@ public struct IdentityKeyer: Sendable {
     /// the MAC so equal strings of different kinds never collide.
     public func key(kind: String, normalized value: String) -> String {
         let message = Array("\(kind):\(value)".utf8)
-        return Self.hex(HMACSHA256.mac(key: pepper, message: message))
+        return Hex.encode(HMACSHA256.mac(key: pepper, message: message))
     }
-
-    static func hex(_ bytes: [UInt8]) -> String { Hex.encode(bytes) }
 }
 
 /// HMAC-SHA256 through libcrypto.
@@ -49,7 +47,7 @@ public enum SHA256Digest {
         return out
     }
 
-    public static func hex(_ bytes: [UInt8]) -> String { IdentityKeyer.hex(hash(bytes)) }
+    public static func hex(_ bytes: [UInt8]) -> String { Hex.encode(hash(bytes)) }
 }
 
 /// Cryptographically secure random bytes from libcrypto.

@@ -1,5 +1,5 @@
+import FastText
 import Foundation
-import Postgres
 
 /// One customer as the resolver sees it.
 struct CustomerNode: Sendable {

@@ -1,5 +1,4 @@
 import Foundation
-import Postgres
 import ServiceKit
 
 /// The identity rules, kept as versioned data (`GET /v1/identity-rules`): which identifier wins when records

@@ -1,5 +1,5 @@
+import FastText
 import Foundation
-import Postgres
 import Hummingbird
 import ServiceKit
 
@@ -40,11 +40,10 @@ struct CustomerRoutes: Sendable {
         group.get("/:id/history") { request, context in
             try request.requireAdmin(token: adminToken)
             let id = try Self.id(context)
-            switch try await store.profile(id) {
-            case .found: break
+            switch try await store.standing(id) {
             case .mergedInto(let survivor): return Self.redirect(to: "/v1/customers/\(survivor.lowercasedText)/history")
-            case .erased: break
             case .notFound: throw Self.notFound
+            case .active, .erased: break
             }
             return jsonResponse(.ok, HistoryPage(customerID: id.lowercasedText, decisions: try await store.history(id)))
         }

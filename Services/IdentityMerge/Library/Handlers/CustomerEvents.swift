@@ -1,6 +1,6 @@
 import Contracts
+import FastText
 import Foundation
-import Postgres
 import ServiceKit
 import SwiftProtobuf
 

@@ -19,11 +19,7 @@ struct ObservationBuilder: Sendable {
     /// check the digit-run rule.
     func observation(lead: Funnel_Leads_V1_LeadCaptured, rules: CompiledRules) throws(Rejection) -> Observation {
         guard !lead.leadID.isEmpty, lead.leadID.count <= 64 else { throw Rejection(code: "missing_lead_id", reason: "lead_id: required, at most 64 characters") }
-        var identifiers: [Identifier] = []
-        var refused: [(Identifier, String)] = []
-        func consider(_ identifier: Identifier, e164: String? = nil) {
-            if let rule = rules.blockReason(identifier, e164: e164) { refused.append((identifier, rule)) } else { identifiers.append(identifier) }
-        }
+        var sorted = SortedIdentifiers(rules: rules)
         if !lead.phoneKey.isEmpty {
             guard Self.isKey(lead.phoneKey) else { throw Rejection(code: "invalid_identity_key", reason: "phone_key: expected 64 hex digits") }
             var e164: String?
@@ -32,28 +28,26 @@ struct ObservationBuilder: Sendable {
                     throw Rejection(code: "undecryptable_phone", reason: "phone: cannot be decrypted with this deployment's PII keys (key id \(lead.phone.keyID))")
                 }
             }
-            consider(Identifier(kind: .phone, key: lead.phoneKey, mask: lead.phoneMasked.isEmpty ? "***" : lead.phoneMasked), e164: e164)
+            sorted.consider(Identifier(kind: .phone, key: lead.phoneKey, mask: lead.phoneMasked.isEmpty ? "***" : lead.phoneMasked), e164: e164)
         }
         if !lead.emailKey.isEmpty {
             guard Self.isKey(lead.emailKey) else { throw Rejection(code: "invalid_identity_key", reason: "email_key: expected 64 hex digits") }
-            consider(Identifier(kind: .email, key: lead.emailKey, mask: lead.emailMasked.isEmpty ? "***" : lead.emailMasked))
+            sorted.consider(Identifier(kind: .email, key: lead.emailKey, mask: lead.emailMasked.isEmpty ? "***" : lead.emailMasked))
         }
         if !lead.wechatKey.isEmpty {
             guard Self.isKey(lead.wechatKey) else { throw Rejection(code: "invalid_identity_key", reason: "wechat_key: expected 64 hex digits") }
             let mask = lead.hasWechat ? ((try? cipher.decrypt(lead.wechat, field: "wechat")).map(Masking.generic) ?? "***") : "***"
-            consider(Identifier(kind: .wechat, key: lead.wechatKey, mask: mask))
+            sorted.consider(Identifier(kind: .wechat, key: lead.wechatKey, mask: mask))
         }
         if !lead.visitorID.isEmpty {
             guard let visitor = IdentityNormalizer.normalize(kind: .visitor, lead.visitorID, defaultRegion: defaultRegion) else {
                 throw Rejection(code: "invalid_visitor_id", reason: "visitor_id: at most 128 characters, no spaces")
             }
-            let identifier = Identifier(kind: .visitor, key: IdentityNormalizer.key(kind: .visitor, normalized: visitor, keyer: keyer),
-                                        mask: Masking.generic(visitor))
-            if let rule = rules.blockReason(identifier, rawValue: visitor) { refused.append((identifier, rule)) } else { identifiers.append(identifier) }
+            sorted.consider(identifier(.visitor, visitor), rawValue: visitor)
         }
         let occurredAt = lead.hasOccurredAt ? lead.occurredAt.date : (lead.hasReceivedAt ? lead.receivedAt.date : Date())
-        var observation = Observation(subject: .lead, subjectID: lead.leadID, occurredAt: occurredAt, identifiers: identifiers)
-        observation.refused = refused
+        var observation = Observation(subject: .lead, subjectID: lead.leadID, occurredAt: occurredAt, identifiers: sorted.usable)
+        observation.refused = sorted.refused
         observation.phoneMasked = lead.phoneMasked.isEmpty ? nil : lead.phoneMasked
         if lead.hasName { observation.displayName = Self.encode(lead.name) }
         observation.nameMasked = lead.nameMasked.isEmpty ? nil : lead.nameMasked
@@ -73,19 +67,17 @@ struct ObservationBuilder: Sendable {
             throw Rejection(code: "invalid_user_id", reason: "user_id: at most 128 characters, no spaces")
         }
         guard registration.displayName.count <= 100 else { throw Rejection(code: "field_too_long", reason: "display_name: at most 100 characters") }
-        var identifiers: [Identifier] = []
-        var refused: [(Identifier, String)] = []
+        var sorted = SortedIdentifiers(rules: rules)
         var facts = RegistrationFacts()
-        let user = Identifier(kind: .userID, key: userID, mask: userID)
-        if let rule = rules.blockReason(user, rawValue: userRaw) { refused.append((user, rule)) } else { identifiers.append(user) }
+        sorted.consider(Identifier(kind: .userID, key: userID, mask: userID), rawValue: userRaw)
         let phoneRaw = registration.phone.trimmingCharacters(in: .whitespacesAndNewlines)
         if !phoneRaw.isEmpty {
             switch Result(catching: { () throws(PhoneNumber.Invalid) -> PhoneNumber in try PhoneNumber.parse(phoneRaw, defaultRegion: defaultRegion) }) {
             case .success(let phone):
-                let identifier = Identifier(kind: .phone, key: keyer.key(kind: "phone", normalized: phone.e164), mask: phone.masked)
-                if let rule = rules.blockReason(identifier, e164: phone.e164) { refused.append((identifier, rule)) } else { identifiers.append(identifier) }
+                let phoneIdentifier = identifier(.phone, phone.e164)
+                sorted.consider(phoneIdentifier, e164: phone.e164)
                 facts.phone = try? cipher.encrypt(phone.e164, field: "phone")
-                facts.phoneKey = identifier.key
+                facts.phoneKey = phoneIdentifier.key
                 facts.phoneMasked = phone.masked
                 var info = Funnel_Common_V1_PhoneInfo()
                 info.type = phone.type
@@ -93,30 +85,21 @@ struct ObservationBuilder: Sendable {
                 info.geo = phone.geo
                 facts.phoneInfo = info
             case .failure:
-                refused.append((Identifier(kind: .phone, key: "invalid", mask: "***"), "invalid_value"))
+                sorted.refuse(.phone, rule: "invalid_value")
             }
         }
-        let emailRaw = registration.email.trimmingCharacters(in: .whitespacesAndNewlines)
-        if !emailRaw.isEmpty {
-            if let email = IdentityNormalizer.normalize(kind: .email, emailRaw, defaultRegion: defaultRegion) {
-                let identifier = Identifier(kind: .email, key: keyer.key(kind: "email", normalized: email), mask: Masking.email(email))
-                if let rule = rules.blockReason(identifier, rawValue: email) { refused.append((identifier, rule)) } else { identifiers.append(identifier) }
-            } else {
-                refused.append((Identifier(kind: .email, key: "invalid", mask: "***"), "invalid_value"))
+        for (kind, raw) in [(IdentifierKind.email, registration.email), (.unionid, registration.wechatUnionid)] {
+            let trimmed = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard !trimmed.isEmpty else { continue }
+            guard let value = IdentityNormalizer.normalize(kind: kind, trimmed, defaultRegion: defaultRegion) else {
+                sorted.refuse(kind, rule: "invalid_value")
+                continue
             }
-        }
-        let unionRaw = registration.wechatUnionid.trimmingCharacters(in: .whitespacesAndNewlines)
-        if !unionRaw.isEmpty {
-            if let union = IdentityNormalizer.normalize(kind: .unionid, unionRaw, defaultRegion: defaultRegion) {
-                let identifier = Identifier(kind: .unionid, key: keyer.key(kind: "unionid", normalized: union), mask: Masking.generic(union))
-                if let rule = rules.blockReason(identifier, rawValue: union) { refused.append((identifier, rule)) } else { identifiers.append(identifier) }
-            } else {
-                refused.append((Identifier(kind: .unionid, key: "invalid", mask: "***"), "invalid_value"))
-            }
+            sorted.consider(identifier(kind, value), rawValue: value)
         }
         let occurredAt = registration.hasRegisteredAt ? registration.registeredAt.date : Date()
-        var observation = Observation(subject: .registration, subjectID: userID, occurredAt: occurredAt, identifiers: identifiers)
-        observation.refused = refused
+        var observation = Observation(subject: .registration, subjectID: userID, occurredAt: occurredAt, identifiers: sorted.usable)
+        observation.refused = sorted.refused
         observation.registeredAt = occurredAt
         observation.phoneMasked = facts.phoneMasked
         let name = registration.displayName.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -126,6 +109,12 @@ struct ObservationBuilder: Sendable {
         }
         facts.userID = userID
         return (observation, facts)
+    }
+
+    /// A normalised value as the graph keys and masks it.
+    private func identifier(_ kind: IdentifierKind, _ normalized: String) -> Identifier {
+        Identifier(kind: kind, key: IdentityNormalizer.key(kind: kind, normalized: normalized, keyer: keyer),
+                   mask: IdentityNormalizer.mask(kind: kind, normalized: normalized))
     }
 
     static func isKey(_ text: String) -> Bool {
@@ -140,6 +129,22 @@ struct ObservationBuilder: Sendable {
     static func decode(_ text: String) -> Funnel_Common_V1_EncryptedValue? {
         guard let data = Data(base64Encoded: text) else { return nil }
         return try? Funnel_Common_V1_EncryptedValue(serializedBytes: [UInt8](data))
+    }
+}
+
+/// A record's identifiers split into those that may link and those the rules refuse (with the rule).
+private struct SortedIdentifiers {
+    let rules: CompiledRules
+    var usable: [Identifier] = []
+    var refused: [(identifier: Identifier, rule: String)] = []
+
+    mutating func consider(_ identifier: Identifier, rawValue: String? = nil, e164: String? = nil) {
+        if let rule = rules.blockReason(identifier, rawValue: rawValue, e164: e164) { refused.append((identifier, rule)) } else { usable.append(identifier) }
+    }
+
+    /// A value that could not be normalised: nothing to key, only the rule to record.
+    mutating func refuse(_ kind: IdentifierKind, rule: String) {
+        refused.append((Identifier(kind: kind, key: "invalid", mask: "***"), rule))
     }
 }
 

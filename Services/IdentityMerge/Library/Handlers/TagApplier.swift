@@ -34,10 +34,7 @@ struct TagApplier: Sendable {
         detail.note = "\(tag.removed ? "removed" : "set") \(name) from \(source)"
         let decision = StoredDecision(id: UUIDv7.generate(), customerID: customerID, action: "tagged", rule: nil,
                                       subject: "tag:\(source):\(name)", rulesVersion: nil, detail: detail.json, at: Date())
-        _ = try connection.query("""
-            INSERT INTO \(identifier: schema).decisions (id, customer_id, action, subject, detail)
-            VALUES (\(decision.id), \(customerID), 'tagged', \(decision.subject), \(decision.detail)::jsonb)
-            """)
+        _ = try connection.query(StoredDecision.insert([decision], schema: schema))
         let event = try events.event(customerID: customerID, decisionID: decision.id) { event in
             var changed = Funnel_Identity_V1_CustomerTagChanged()
             changed.tag = name

@@ -43,6 +43,7 @@ extension CustomerStore {
         let moving = Set(idents)
         let schema = self.schema
         let events = self.events
+        let rules = self.rules
         let outbox = Outbox(schema: schema)
         return try await postgres.withTransaction { connection in
             try Self.lockActive(id, schema: schema, in: connection)
@@ -58,9 +59,7 @@ extension CustomerStore {
                 throw CustomerAdminFailure(kind: .invalid, code: "nothing_would_remain", detail: "identifiers: leave at least one identifier on the customer")
             }
             let remaining = Set(owned.keys).subtracting(moving)
-            let rulesBody = try connection.query("SELECT body::text FROM \(identifier: schema).rules ORDER BY version DESC LIMIT 1").first
-                .map { try $0.decode(String.self) }
-            let priority = (rulesBody.flatMap { try? JSONDecoder().decode(IdentityRules.self, from: Data($0.utf8)) } ?? .standard).priority
+            let priority = try rules.current(in: connection).rules.priority
             func rank(_ ident: String) -> Int {
                 priority.firstIndex { ident.hasPrefix($0.rawValue + ":") } ?? priority.count
             }
@@ -105,11 +104,12 @@ extension CustomerStore {
                     phone_masked = \(remainingPhoneMask), updated_at = now() WHERE id = \(id)
                 """,
                 "INSERT INTO \(identifier: schema).separations (customer_id, other_id) VALUES (\(id), \(newID)), (\(newID), \(id)) ON CONFLICT DO NOTHING",
-                """
-                INSERT INTO \(identifier: schema).decisions (id, customer_id, action, rule, subject, detail) VALUES
-                    (\(unmergeDecision), \(id), 'unmerged', 'operator', \("operator:" + author), \(detail.json)::jsonb),
-                    (\(UUIDv7.generate()), \(newID), 'created', 'unmerged_from', \("customer:" + id.lowercasedText), \(detail.json)::jsonb)
-                """,
+                StoredDecision.insert([
+                    StoredDecision(id: unmergeDecision, customerID: id, action: "unmerged", rule: "operator", subject: "operator:" + author,
+                                   rulesVersion: nil, detail: detail.json, at: Date()),
+                    StoredDecision(id: UUIDv7.generate(), customerID: newID, action: "created", rule: "unmerged_from",
+                                   subject: "customer:" + id.lowercasedText, rulesVersion: nil, detail: detail.json, at: Date()),
+                ], schema: schema),
                 outbox.insert(event),
             ])
             return UnmergeResult(customerID: id.lowercasedText, newCustomerID: newID.lowercasedText,
@@ -147,10 +147,8 @@ extension CustomerStore {
                 """,
                 // Decisions keep what happened, not who: masks and subjects go.
                 "UPDATE \(identifier: schema).decisions SET detail = '{\"note\": \"erased\"}'::jsonb, subject = NULL WHERE customer_id = ANY(\(all))",
-                """
-                INSERT INTO \(identifier: schema).decisions (id, customer_id, action, rule, detail)
-                VALUES (\(decisionID), \(id), 'erased', 'erasure_request', \(detail.json)::jsonb)
-                """,
+                StoredDecision.insert([StoredDecision(id: decisionID, customerID: id, action: "erased", rule: "erasure_request", subject: nil,
+                                                      rulesVersion: nil, detail: detail.json, at: Date())], schema: schema),
                 outbox.insert(event),
             ])
             return ErasureResult(customerID: id.lowercasedText, absorbedIDs: absorbed.map { $0.lowercasedText })

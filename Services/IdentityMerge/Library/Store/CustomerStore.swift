@@ -9,6 +9,7 @@ struct CustomerStore: Sendable {
     let schema: String
     let postgres: PostgresClient
     let events: CustomerEvents
+    let rules: RulesStore
     let cipher: PIICipher
     let keyer: IdentityKeyer
     let defaultRegion: String
@@ -60,6 +61,24 @@ struct CustomerStore: Sendable {
             for row in parts[3] { profile.mergedFrom.append(try row.decode(UUID.self).lowercasedText) }
             return .found(profile)
         }
+    }
+
+    enum Standing: Sendable {
+        case active
+        case mergedInto(UUID)
+        case erased
+        case notFound
+    }
+
+    /// Whether the id is a customer, an absorbed one (and into which) or an erased one, in one query.
+    func standing(_ id: UUID) async throws -> Standing {
+        guard let row = try await postgres.query("SELECT status, merged_into FROM \(identifier: schema).customers WHERE id = \(id)").first else {
+            return .notFound
+        }
+        let (status, mergedInto) = try row.decode(String.self, UUID?.self)
+        if status == "erased" { return .erased }
+        if status == "merged", let mergedInto { return .mergedInto(mergedInto) }
+        return .active
     }
 
     /// The customer holding this phone (any format) or user id now.

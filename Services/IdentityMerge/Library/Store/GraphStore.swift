@@ -168,19 +168,7 @@ struct GraphStore: Sendable {
                 ON CONFLICT (lead_id) DO NOTHING
                 """)
         }
-        if !decisions.isEmpty {
-            statements.append("""
-                INSERT INTO \(identifier: schema).decisions (id, customer_id, action, rule, subject, rules_version, detail, at)
-                SELECT id, c, a, r, s, v::integer, d::jsonb, t FROM unnest(\(PostgresArray(decisions.map { Optional($0.id) }))::uuid[],
-                    \(PostgresArray(decisions.map { Optional($0.customerID) }))::uuid[],
-                    \(PostgresArray(decisions.map { Optional($0.action) }))::text[],
-                    \(PostgresArray(decisions.map(\.rule)))::text[],
-                    \(PostgresArray(decisions.map(\.subject)))::text[],
-                    \(PostgresArray(decisions.map { $0.rulesVersion.map(Int64.init) }))::bigint[],
-                    \(PostgresArray(decisions.map { Optional($0.detail) }))::text[],
-                    \(PostgresArray(decisions.map { Optional($0.at) }))::timestamptz[]) AS x(id, c, a, r, s, v, d, t)
-                """)
-        }
+        if !decisions.isEmpty { statements.append(StoredDecision.insert(decisions, schema: schema)) }
         return statements
     }
 }
@@ -221,6 +209,21 @@ struct StoredDecision: Sendable {
     /// JSON.
     let detail: String
     let at: Date
+
+    /// One statement storing `decisions`.
+    static func insert(_ decisions: [StoredDecision], schema: String) -> PostgresQuery {
+        """
+        INSERT INTO \(identifier: schema).decisions (id, customer_id, action, rule, subject, rules_version, detail, at)
+        SELECT id, c, a, r, s, v::integer, d::jsonb, t FROM unnest(\(PostgresArray(decisions.map { Optional($0.id) }))::uuid[],
+            \(PostgresArray(decisions.map { Optional($0.customerID) }))::uuid[],
+            \(PostgresArray(decisions.map { Optional($0.action) }))::text[],
+            \(PostgresArray(decisions.map(\.rule)))::text[],
+            \(PostgresArray(decisions.map(\.subject)))::text[],
+            \(PostgresArray(decisions.map { $0.rulesVersion.map(Int64.init) }))::bigint[],
+            \(PostgresArray(decisions.map { Optional($0.detail) }))::text[],
+            \(PostgresArray(decisions.map { Optional($0.at) }))::timestamptz[]) AS x(id, c, a, r, s, v, d, t)
+        """
+    }
 }
 
 /// The customers a batch touches kept being merged by another replica; the batch is retried.

@@ -1,4 +1,5 @@
 import Contracts
+import FastText
 import Foundation
 import ServiceKit
 
@@ -108,9 +109,9 @@ struct LeadValidator: Sendable {
     private func build(_ input: Funnel_Marketing_V1_CampaignLead, source: LeadSource, channel: Channel, phone: PhoneNumber?,
                        email: String, wechat: String, occurredAt: Date, receivedAt: Date, receivedVia: String) throws -> ValidatedLead {
         var event = Funnel_Leads_V1_LeadCaptured()
-        let leadID = UUIDv7.generate(at: receivedAt).lowercased
+        let leadID = UUIDv7.generate(at: receivedAt).lowercasedText
         event.leadID = leadID
-        event.sourceID = source.id.lowercased
+        event.sourceID = source.id.lowercasedText
         event.sourceName = source.name
         event.platformLeadID = input.platformLeadID.trimmingCharacters(in: .whitespaces)
         var attribution = Funnel_Leads_V1_Attribution()

@@ -61,7 +61,7 @@ struct LeadRoutes: Sendable {
                           errors: rejection.violations.map { Problem.FieldError(field: $0.field, code: $0.code, detail: $0.detail) })
         case .success(let (leadID, inserted)):
             if inserted { relay.signal() }
-            return jsonResponse(inserted ? .accepted : .ok, Accepted(leadID: leadID.lowercased, status: inserted ? "accepted" : "duplicate"))
+            return jsonResponse(inserted ? .accepted : .ok, Accepted(leadID: leadID.lowercasedText, status: inserted ? "accepted" : "duplicate"))
         }
     }
 }
