@@ -38,6 +38,7 @@ let package = Package(
     products: [
         .executable(name: "marketing-intake", targets: ["MarketingIntakeMain"]),
         .executable(name: "identity-merge", targets: ["IdentityMergeMain"]),
+        .executable(name: "sales-dispatch", targets: ["SalesDispatchMain"]),
         .executable(name: "devbroker", targets: ["DevBroker"]),
         .executable(name: "funnel-bench", targets: ["FunnelBench"]),
     ],
@@ -52,6 +53,7 @@ let package = Package(
         .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
+        .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
     ],
     targets: [
         // C libraries from Debian, reached through module maps.
@@ -81,6 +83,7 @@ let package = Package(
                 "Kafka", "Postgres", "Contracts", "COpenSSL", "CPhoneNumber", "FastText", log, metrics, lifecycle, hummingbird,
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "JWTKit", package: "jwt-kit"),
             ],
             path: "Shared/ServiceKit",
             swiftSettings: swiftSettings
@@ -130,4 +133,5 @@ let package = Package(
         ),
     ] + service("MarketingIntake", executable: "marketing-intake")
       + service("IdentityMerge", executable: "identity-merge", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")])
+      + service("SalesDispatch", executable: "sales-dispatch", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf"), lifecycle, metrics])
 )

@@ -26,6 +26,14 @@ public enum Topics {
     public static let customerTags = Topic<Funnel_Identity_V1_CustomerTagged>("identity.tags.v1", eventType: "funnel.identity.customer-tagged.v1")
     /// identity-merge's output: resolved, merged, unmerged, tagged, erased. Key: customer id.
     public static let customers = Topic<Funnel_Identity_V1_CustomerEvent>("identity.customers.v1", eventType: "funnel.identity.customer.v1")
+    /// HR's employee changes (hired, changed, left). Key: employee id.
+    public static let employees = Topic<Funnel_Hr_V1_EmployeeEvent>("hr.employees.v1", eventType: "funnel.hr.employee.v1")
+    /// callcenter-gateway's normalised call outcomes. Key: opportunity id.
+    public static let calls = Topic<Funnel_Callcenter_V1_CallCompleted>("callcenter.calls.v1", eventType: "funnel.callcenter.call-completed.v1")
+    /// order-bridge's conversions (opened, paid, cancelled, refunded). Key: order id.
+    public static let conversions = Topic<Funnel_Sales_V1_Conversion>("sales.conversions.v1", eventType: "funnel.sales.conversion.v1")
+    /// sales-dispatch's output: every change of an opportunity. Key: opportunity id.
+    public static let opportunities = Topic<Funnel_Sales_V1_OpportunityEvent>("sales.opportunities.v1", eventType: "funnel.sales.opportunity.v1")
 
     /// The dead-letter topic of a service: `dlq.<service>.v1`.
     public static func deadLetter(service: String) -> String { "dlq.\(service).v1" }

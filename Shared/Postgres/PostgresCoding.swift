@@ -193,6 +193,11 @@ extension Int64: PostgresArrayElement {
     public static var arrayOID: UInt32 { 1016 }
 }
 
+extension Double: PostgresArrayElement {
+    public var arrayElementText: String { String(self) }
+    public static var arrayOID: UInt32 { 1022 }
+}
+
 extension UUID: PostgresArrayElement {
     public var arrayElementText: String { lowercasedText }
     public static var arrayOID: UInt32 { 2951 }

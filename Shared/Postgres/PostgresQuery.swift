@@ -76,6 +76,11 @@ public struct PostgresQuery: ExpressibleByStringInterpolation, Sendable, CustomS
             sql += "$\(binds.count)"
         }
 
+        /// Inserts SQL text fixed at compile time (a shared column list); never a runtime value.
+        public mutating func appendInterpolation(sql: StaticString) {
+            sql.withUTF8Buffer { self.sql += String(decoding: $0, as: UTF8.self) }
+        }
+
         /// Inserts a quoted identifier (schema, table or column name), doubling embedded quotes.
         public mutating func appendInterpolation(identifier: String) {
             sql += PostgresQuery.quoteIdentifier(identifier)

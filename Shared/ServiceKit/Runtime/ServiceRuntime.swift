@@ -24,7 +24,7 @@ public struct ServiceRuntime: Sendable {
     public static func prepare(settings: ServiceSettings, migrations: [PostgresMigration], registry: PrometheusCollectorRegistry,
                                logger: Logger, databaseWait: Duration = .seconds(30)) async throws -> ServiceRuntime {
         if settings.usesDevelopmentSecrets {
-            logger.warning("development secrets in use (FUNNEL_PII_PEPPER / FUNNEL_PII_KEYS / FUNNEL_ADMIN_TOKEN unset): never in production")
+            logger.warning("development secrets in use (FUNNEL_PII_PEPPER / FUNNEL_PII_KEYS / FUNNEL_ADMIN_TOKEN / FUNNEL_JWT_SECRET unset): never in production")
         }
         let health = HealthState()
         health.register("postgres")
@@ -82,8 +82,9 @@ public struct ServiceRuntime: Sendable {
     }
 
     /// Runs everything until SIGTERM/SIGINT (or until a service fails), then shuts down in reverse order.
+    /// `extraServices` (timers, schedulers) start after the consumers and stop before them.
     public func run(consumers: [ConsumeLoop], application: some ApplicationProtocol & Service, signals: Bool = true,
-                    stopper: ServiceStopper? = nil) async throws {
+                    stopper: ServiceStopper? = nil, extraServices: [any Service] = []) async throws {
         let postgres = self.postgres
         let producer = self.producer
         var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
@@ -92,6 +93,7 @@ public struct ServiceRuntime: Sendable {
             .init(service: relay, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup),
         ]
         services += consumers.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup) }
+        services += extraServices.map { .init(service: $0, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup) }
         services.append(.init(service: application, successTerminationBehavior: .gracefullyShutdownGroup, failureTerminationBehavior: .gracefullyShutdownGroup))
         var configuration = ServiceGroupConfiguration(services: services, logger: logger)
         if signals { configuration.gracefulShutdownSignals = [.sigterm, .sigint] }

@@ -42,6 +42,8 @@ public struct ServiceSettings: Sendable {
     public var adminToken: String
     /// Region for numbers written without a country code.
     public var phoneDefaultRegion: String
+    /// HS256 secret of employees' bearer JWTs (``EmployeeTokenVerifier``).
+    public var jwtSecret: [UInt8] = Array("funnel-development-jwt-secret-not-for-production".utf8)
     /// True when development defaults are in use for secrets (logged loudly at start).
     public var usesDevelopmentSecrets: Bool
     /// Prepended to every topic the service reads or writes (isolated test runs, shared staging brokers).
@@ -70,6 +72,7 @@ public struct ServiceSettings: Sendable {
         ("FUNNEL_PII_KEYS", "development key dev1 (warns)", "AES-256 keyring: id:base64(32 bytes), comma-separated"),
         ("FUNNEL_PII_ACTIVE_KEY", "first key of FUNNEL_PII_KEYS", "key id new values are encrypted with"),
         ("FUNNEL_ADMIN_TOKEN", "dev-admin-token (warns)", "bearer token of /v1/admin endpoints"),
+        ("FUNNEL_JWT_SECRET", "development secret (warns)", "HS256 secret of employees' bearer JWTs: text or base64:…, at least 32 bytes"),
         ("FUNNEL_PHONE_DEFAULT_REGION", "CN", "region for numbers without a country code"),
         ("FUNNEL_TOPIC_PREFIX", "(none)", "prefix of every topic read or written (isolated runs on a shared broker)"),
     ]
@@ -160,6 +163,21 @@ public struct ServiceSettings: Sendable {
             usesDevelopmentSecrets: devSecrets
         )
         settings.topicPrefix = prefix
+        if let text = value("FUNNEL_JWT_SECRET") {
+            let secret: [UInt8]
+            if text.hasPrefix("base64:") {
+                guard let decoded = Data(base64Encoded: String(text.dropFirst(7))) else {
+                    throw ConfigurationError(variable: "FUNNEL_JWT_SECRET", reason: "base64: prefix but the rest is not base64")
+                }
+                secret = Array(decoded)
+            } else {
+                secret = Array(text.utf8)
+            }
+            guard secret.count >= 32 else { throw ConfigurationError(variable: "FUNNEL_JWT_SECRET", reason: "must be at least 32 bytes") }
+            settings.jwtSecret = secret
+        } else {
+            settings.usesDevelopmentSecrets = true
+        }
         settings.consumerConcurrency = try int("FUNNEL_CONSUMER_CONCURRENCY", 2, range: 1...64)
         return settings
     }

@@ -1,0 +1,8 @@
+import SalesDispatch
+
+@main
+struct SalesDispatchMain {
+    static func main() async {
+        await SalesDispatchCommand.main()
+    }
+}

@@ -1,0 +1,114 @@
+import Foundation
+import Logging
+import Metrics
+import Postgres
+import ServiceKit
+import ServiceLifecycle
+
+/// Fires per-opportunity deadlines: warnings before, recycling at the deadline (to the pool, redistributed by
+/// policy). Due rows are taken by the `deadlines_due` index (`due_at <= now ORDER BY due_at LIMIT n`,
+/// `FOR UPDATE SKIP LOCKED`, so replicas share the work), never by scanning opportunities. It also drains the
+/// teams' queues on a slower beat, for capacity freed by a new day or working hours starting.
+public final class DeadlineScheduler: Service, Sendable {
+    public struct Configuration: Sendable {
+        /// How often due deadlines are looked for.
+        public var tick: Duration = .milliseconds(500)
+        /// Deadlines taken per transaction.
+        public var batchSize: Int = 2_000
+        /// How often every team's queue is retried.
+        public var drainEvery: Duration = .seconds(30)
+        public init() {}
+    }
+
+    let configuration: Configuration
+    let runner: UnitRunner
+    let handler: SalesInputHandler
+    let logger: Logger
+    private let fired = Counter(label: "funnel_dispatch_deadlines_fired_total")
+
+    init(configuration: Configuration, runner: UnitRunner, handler: SalesInputHandler, logger: Logger) {
+        self.configuration = configuration
+        self.runner = runner
+        self.handler = handler
+        self.logger = logger
+    }
+
+    public func run() async throws {
+        var lastDrain = ContinuousClock.now
+        while !Task.isShuttingDownGracefully && !Task.isCancelled {
+            do {
+                while try await fireDue() == configuration.batchSize {}
+                if ContinuousClock.now - lastDrain > configuration.drainEvery {
+                    try await drainAll()
+                    lastDrain = .now
+                }
+            } catch {
+                logger.error("deadline scheduler failed; retrying", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: configuration.tick)
+        }
+    }
+
+    /// Fires up to one batch of deadlines due at the clock's now; returns how many fired.
+    @discardableResult
+    public func fireDue() async throws -> Int {
+        let store = runner.store, limit = configuration.batchSize
+        let count = try await runner.run { unit, connection in
+            let due = try connection.query("""
+                DELETE FROM \(identifier: store.schema).deadlines d USING (
+                    SELECT opportunity_id, kind FROM \(identifier: store.schema).deadlines WHERE due_at <= \(unit.now)
+                    ORDER BY due_at LIMIT \(limit) FOR UPDATE SKIP LOCKED
+                ) x WHERE d.opportunity_id = x.opportunity_id AND d.kind = x.kind
+                RETURNING d.opportunity_id, d.kind, d.due_at
+                """).map { row -> (UUID, DeadlineKind, Date) in
+                let (id, kind, at) = try row.decode(UUID.self, String.self, Date.self)
+                return (id, DeadlineKind(rawValue: kind) ?? .followUp, at)
+            }
+            guard !due.isEmpty else { return 0 }
+            try store.lock(opportunities: Array(Set(due.map(\.0))), into: &unit, in: connection)
+            for (id, kind, _) in due.sorted(by: { ($0.2, $0.0.uuidString) < ($1.2, $1.0.uuidString) }) {
+                switch kind {
+                case .followUpWarning, .dealWarning: unit.warn(id, deadline: kind)
+                case .followUp, .deal: unit.recycle(id, deadline: kind)
+                }
+            }
+            return due.count
+        }
+        fired.increment(by: count)
+        return count
+    }
+
+    /// Retries every team's queue.
+    public func drainAll() async throws {
+        let store = runner.store, handler = self.handler
+        let teams = try await runner.postgres.query("SELECT DISTINCT team_id FROM \(identifier: store.schema).opportunities WHERE status = 'queued'")
+            .map { try $0.decode(String.self) }
+        for team in teams {
+            try await runner.run { unit, connection in
+                if team.isEmpty || unit.policy.teams[team] == nil && unit.policy.fallbackTeam != team && !unit.policy.routing.contains(where: { $0.team == team }) {
+                    try Self.reroute(team: team, unit: &unit, store: store, in: connection)
+                } else {
+                    try handler.drainQueues(of: team, unit: &unit, in: connection)
+                }
+            }
+        }
+    }
+
+    /// Opportunities queued for a team the policy no longer routes to (or before any policy) are routed again.
+    static func reroute(team: String, unit: inout DispatchUnit, store: DispatchStore, in connection: PostgresConnection) throws {
+        guard unit.policyVersion > 0 else { return }
+        let queued = try store.queued(team: team, limit: 500, in: connection)
+        guard !queued.isEmpty else { return }
+        var peek = unit
+        try store.loadOpportunities(.ids(queued), lock: false, into: &peek, in: connection)
+        var teams: Set<String> = [team]
+        for id in queued { if let o = peek.opportunities[id] { teams.insert(unit.policy.route(productLine: o.productLine, channel: o.channel, region: o.region).team) } }
+        try store.lock(opportunities: queued, extraTeams: teams, into: &unit, in: connection)
+        for id in queued {
+            guard var o = unit.opportunities[id], o.status == .queued else { continue }
+            o.teamID = unit.policy.route(productLine: o.productLine, channel: o.channel, region: o.region).team
+            unit.touch(o)
+            unit.dispatch(id, actor: "system")
+        }
+    }
+}
