@@ -131,6 +131,12 @@ let package = Package(
                            .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: swiftSettings
         ),
+        .testTarget(
+            name: "SalesDispatchTests",
+            dependencies: ["SalesDispatch", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird"),
+                           .product(name: "PropertyBased", package: "swift-property-based")],
+            swiftSettings: swiftSettings
+        ),
     ] + service("MarketingIntake", executable: "marketing-intake")
       + service("IdentityMerge", executable: "identity-merge", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")])
       + service("SalesDispatch", executable: "sales-dispatch", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf"), lifecycle, metrics])
