@@ -120,6 +120,7 @@ extension DispatchUnit {
         }
         guard let rep = reps[repID], rep.active else { throw DispatchRefusal("not_a_rep", "only an active rep can claim") }
         guard !rep.paused else { throw DispatchRefusal("rep_paused", "a paused rep cannot claim; resume first") }
+        guard teams[rep.teamID] != nil else { throw DispatchRefusal("team_not_locked", "internal: the claimer's team was not locked") }
         let teamPolicy = policy.team(rep.teamID)
         var counted = rep
         counted.roll(to: teamPolicy.day(of: now))
@@ -145,6 +146,7 @@ extension DispatchUnit {
         guard opportunity.status.isOpen else { throw DispatchRefusal("closed", "the opportunity is \(opportunity.status.rawValue)") }
         guard let rep = reps[repID], rep.active, rep.role != .admin else { throw DispatchRefusal("not_a_rep", "\(repID) is not an active rep") }
         guard opportunity.ownerID != repID else { throw DispatchRefusal("already_holder", "\(repID) already holds it") }
+        guard teams[rep.teamID] != nil else { throw DispatchRefusal("team_not_locked", "internal: the receiving rep's team was not locked") }
         let teamPolicy = policy.team(rep.teamID)
         let decision = decide(how, opportunity: id, actor: actor,
                               detail: ["from": opportunity.ownerID ?? "", "to": repID, "reason": reason,

@@ -62,7 +62,7 @@ struct OpportunityRoutes: Sendable {
         router.post("/v1/opportunities/:id/claim") { request, context in
             let caller = try await access.caller(request)
             let id = try uuidParameter(context)
-            let view = try await act(id) { unit, _ in
+            let view = try await act(id, extraTeamsOf: caller.employeeID) { unit, _ in
                 try unit.claim(id, by: caller.employeeID)
                 return OpportunityView(unit.opportunities[id]!)
             }
