@@ -24,7 +24,7 @@ public struct IdentityCommand: AsyncParsableCommand {
             let settings = try IdentityService.settings()
             ServiceLogging.bootstrap(format: settings.logFormat, level: settings.logLevel)
             let registry = PrometheusCollectorRegistry()
-            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+            ServiceMetrics.bootstrap(registry)
             let logger = Logger(label: IdentityService.name)
             let runtime = try await ServiceRuntime.prepare(settings: settings, migrations: IdentityService.migrations, registry: registry, logger: logger)
             let components = try await IdentityService.Components(runtime: runtime)

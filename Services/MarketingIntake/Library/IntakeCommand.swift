@@ -24,7 +24,7 @@ public struct IntakeCommand: AsyncParsableCommand {
             let settings = try IntakeService.settings()
             ServiceLogging.bootstrap(format: settings.logFormat, level: settings.logLevel)
             let registry = PrometheusCollectorRegistry()
-            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+            ServiceMetrics.bootstrap(registry)
             let logger = Logger(label: IntakeService.name)
             let runtime = try await ServiceRuntime.prepare(settings: settings, migrations: IntakeService.migrations, registry: registry, logger: logger)
             let components = try IntakeService.Components(runtime: runtime)

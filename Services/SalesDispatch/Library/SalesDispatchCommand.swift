@@ -24,10 +24,10 @@ public struct SalesDispatchCommand: AsyncParsableCommand {
             let settings = try SalesDispatchService.settings()
             ServiceLogging.bootstrap(format: settings.logFormat, level: settings.logLevel)
             let registry = PrometheusCollectorRegistry()
-            MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+            ServiceMetrics.bootstrap(registry)
             let logger = Logger(label: SalesDispatchService.name)
             let runtime = try await ServiceRuntime.prepare(settings: settings, migrations: SalesDispatchService.migrations, registry: registry, logger: logger)
-            let components = try await SalesDispatchService.Components(runtime: runtime)
+            let components = try await SalesDispatchService.Components(runtime: runtime, scheduler: try SalesDispatchService.schedulerConfiguration())
             try await components.run { port in
                 logger.info("sales-dispatch listening", metadata: ["port": "\(port)", "schema": "\(settings.schema)"])
             }

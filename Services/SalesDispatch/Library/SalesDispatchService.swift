@@ -17,6 +17,24 @@ public enum SalesDispatchService {
         try ServiceSettings.fromEnvironment(service: name, defaultHTTPPort: defaultHTTPPort, environment: environment)
     }
 
+    /// The deadline scheduler's settings: `FUNNEL_DISPATCH_TICK_MS` (how often due deadlines are looked for, default
+    /// 500), `FUNNEL_DISPATCH_DEADLINE_BATCH` (deadlines per transaction, default 2000), `FUNNEL_DISPATCH_DRAIN_SECONDS`
+    /// (how often every queue is retried, default 30).
+    public static func schedulerConfiguration(environment: [String: String] = ProcessInfo.processInfo.environment) throws -> DeadlineScheduler.Configuration {
+        var configuration = DeadlineScheduler.Configuration()
+        func int(_ name: String, _ range: ClosedRange<Int>) throws -> Int? {
+            guard let text = environment[name], !text.isEmpty else { return nil }
+            guard let value = Int(text), range.contains(value) else {
+                throw ConfigurationError(variable: name, reason: "must be an integer in \(range.lowerBound)...\(range.upperBound)")
+            }
+            return value
+        }
+        if let ms = try int("FUNNEL_DISPATCH_TICK_MS", 10...60_000) { configuration.tick = .milliseconds(ms) }
+        if let n = try int("FUNNEL_DISPATCH_DEADLINE_BATCH", 1...100_000) { configuration.batchSize = n }
+        if let s = try int("FUNNEL_DISPATCH_DRAIN_SECONDS", 1...86_400) { configuration.drainEvery = .seconds(s) }
+        return configuration
+    }
+
     /// Everything the process runs, built on a prepared runtime.
     public struct Components {
         public let runtime: ServiceRuntime

@@ -46,6 +46,7 @@ public final class ConsumeLoop: Service, Sendable {
     private let deadLetterCounter: Counter
     private let retryCounter: Counter
     private let batchTimer: Timer
+    private let recordTimer: Timer
     private let lagGauge: Gauge
 
     public init(configuration: Configuration, postgres: PostgresClient, handler: any BatchHandler, relay: OutboxRelay?,
@@ -63,6 +64,7 @@ public final class ConsumeLoop: Service, Sendable {
         deadLetterCounter = Counter(label: "funnel_consumer_records_total", dimensions: dims + [("outcome", "dead_lettered")])
         retryCounter = Counter(label: "funnel_consumer_retries_total", dimensions: dims)
         batchTimer = Timer(label: "funnel_consumer_batch_seconds", dimensions: dims)
+        recordTimer = Timer(label: ServiceMetrics.recordLatency, dimensions: dims)
         lagGauge = Gauge(label: "funnel_consumer_lag", dimensions: dims)
         health?.register(configuration.healthCheck)
     }
@@ -88,6 +90,9 @@ public final class ConsumeLoop: Service, Sendable {
             if batch.isEmpty { continue }
             let started = ContinuousClock.now
             await processWithRetries(batch)
+            // Each record's time from being handed to the service to its effects being committed.
+            let committed = (ContinuousClock.now - started).nanoseconds
+            for _ in batch { recordTimer.recordNanoseconds(committed) }
             do { try consumer.storeOffsets(for: batch) } catch {
                 logger.warning("could not store offsets; the batch may be redelivered (and deduplicated)", metadata: ["error": "\(error)"])
             }

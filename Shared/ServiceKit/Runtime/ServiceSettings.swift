@@ -7,6 +7,10 @@ public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
     public let variable: String
     public let reason: String
     public var description: String { "\(variable): \(reason)" }
+    public init(variable: String, reason: String) {
+        self.variable = variable
+        self.reason = reason
+    }
 }
 
 /// The settings every service shares, read from `FUNNEL_*` environment variables. Defaults run the embedded
