@@ -157,6 +157,8 @@ public struct PostgresJSON: PostgresEncodable, PostgresDecodable, Sendable, Hash
 public struct PostgresArray<Element: PostgresArrayElement>: PostgresEncodable {
     public var elements: [Element?]
     public init(_ elements: [Element?]) { self.elements = elements }
+    /// The array literal, built as UTF-8 bytes and bound as text without a String in between: batches bind
+    /// arrays of thousands of elements, so this is a hot path.
     public var postgresBind: PostgresBind {
         let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
         var out: [UInt8] = [UInt8(ascii: "{")]
@@ -165,15 +167,23 @@ public struct PostgresArray<Element: PostgresArrayElement>: PostgresEncodable {
             if i > 0 { out.append(UInt8(ascii: ",")) }
             guard let element else { out += "NULL".utf8; continue }
             out.append(quote)
-            for byte in element.arrayElementText.utf8 {
-                if byte == quote || byte == backslash { out.append(backslash) }
-                out.append(byte)
+            var text = element.arrayElementText
+            text.withUTF8 { bytes in
+                var clean = true
+                for byte in bytes where byte == quote || byte == backslash { clean = false; break }
+                if clean {
+                    out.append(contentsOf: bytes)
+                } else {
+                    for byte in bytes {
+                        if byte == quote || byte == backslash { out.append(backslash) }
+                        out.append(byte)
+                    }
+                }
             }
             out.append(quote)
         }
         out.append(UInt8(ascii: "}"))
-        let text = String(decoding: out, as: UTF8.self)
-        return PostgresBind(.text(text), oid: Element.arrayOID)
+        return PostgresBind(.utf8Text(out), oid: Element.arrayOID)
     }
 }
 
@@ -225,11 +235,29 @@ enum PostgresTimestamp {
         var secOfDay = seconds % 86_400
         if secOfDay < 0 { secOfDay += 86_400; days -= 1 }
         let (y, m, d) = civil(fromDays: days)
-        func pad(_ v: Int64, _ width: Int) -> String {
-            let s = String(v)
-            return String(repeating: "0", count: max(0, width - s.count)) + s
+        guard (0...9999).contains(y) else {
+            func pad(_ v: Int64, _ width: Int) -> String { let s = String(v); return String(repeating: "0", count: max(0, width - s.count)) + s }
+            return "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2)) \(pad(secOfDay / 3600, 2)):\(pad(secOfDay / 60 % 60, 2)):\(pad(secOfDay % 60, 2)).\(pad(fraction, 6))+00"
         }
-        return "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2)) \(pad(secOfDay / 3600, 2)):\(pad(secOfDay / 60 % 60, 2)):\(pad(secOfDay % 60, 2)).\(pad(fraction, 6))+00"
+        // yyyy-mm-dd hh:mm:ss.ffffff+00 written digit by digit: batches format thousands of timestamps.
+        return String(unsafeUninitializedCapacity: 29) { out in
+            var o = 0
+            func put(_ value: Int64, _ width: Int) {
+                var v = value
+                var i = width - 1
+                while i >= 0 {
+                    out[o + i] = UInt8(ascii: "0") + UInt8(v % 10)
+                    v /= 10
+                    i -= 1
+                }
+                o += width
+            }
+            func sep(_ c: Unicode.Scalar) { out[o] = UInt8(ascii: c); o += 1 }
+            put(y, 4); sep("-"); put(m, 2); sep("-"); put(d, 2); sep(" ")
+            put(secOfDay / 3600, 2); sep(":"); put(secOfDay / 60 % 60, 2); sep(":"); put(secOfDay % 60, 2); sep(".")
+            put(fraction, 6); sep("+"); put(0, 2)
+            return o
+        }
     }
 
     static func parse(_ text: String) -> Int64? {
@@ -290,4 +318,47 @@ enum PostgresTimestamp {
         let m = mp + (mp < 10 ? 3 : -9)
         return (m <= 2 ? y + 1 : y, m, d)
     }
+}
+
+/// Many byte strings bound as one binary `bytea` parameter plus offset and length arrays, to be cut apart in
+/// SQL with `substring(blob from offset for length)` (offsets are 1-based; a null item has length -1).
+///
+/// A batch of thousands of payloads or JSON documents bound as a `bytea[]` or `text[]` literal is parsed
+/// (unescaped, de-hexed) element by element by the server; the binary blob is not parsed at all.
+public struct PostgresByteSlices: Sendable {
+    public let blob: PostgresBytes
+    public let offsets: PostgresArray<Int64>
+    public let lengths: PostgresArray<Int64>
+
+    public init(_ items: [[UInt8]?]) {
+        var blob: [UInt8] = []
+        blob.reserveCapacity(items.reduce(0) { $0 + ($1?.count ?? 0) })
+        var offsets: [Int64?] = []
+        var lengths: [Int64?] = []
+        offsets.reserveCapacity(items.count)
+        lengths.reserveCapacity(items.count)
+        for item in items {
+            offsets.append(Int64(blob.count + 1))
+            if let item {
+                lengths.append(Int64(item.count))
+                blob.append(contentsOf: item)
+            } else {
+                lengths.append(-1)
+            }
+        }
+        self.blob = PostgresBytes(blob)
+        self.offsets = PostgresArray(offsets)
+        self.lengths = PostgresArray(lengths)
+    }
+
+    public init(strings: [String?]) {
+        self.init(strings.map { $0.map { Array($0.utf8) } })
+    }
+}
+
+/// Bytes bound in binary format as `bytea` (no hex or escape text on the wire).
+public struct PostgresBytes: PostgresEncodable, Sendable {
+    public let bytes: [UInt8]
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+    public var postgresBind: PostgresBind { PostgresBind(.bytes(bytes), oid: 17) }
 }

@@ -10,6 +10,16 @@ public final class PostgresConnection {
     private let logger: Logger
     /// How many statements one pipeline round trip carries at most (keeps socket buffers from filling).
     public var pipelineChunkSize = 256
+    /// Inside ``transaction(_:)`` before its first statement: BEGIN is sent with that statement.
+    private var pendingBegin = false
+    /// Statements sent together with the transaction's COMMIT (``sendWithCommit(_:)``).
+    private var commitTail: [PostgresQuery] = []
+
+    /// Inside ``transaction(_:)``: runs `query` just before COMMIT, in the same round trip. Its rows are not
+    /// returned; if it fails, the transaction rolls back and ``transaction(_:)`` throws.
+    public func sendWithCommit(_ query: PostgresQuery) {
+        commitTail.append(query)
+    }
     /// Server-side prepared statements of this connection, by SQL text and parameter types: a statement is
     /// parsed and planned once per connection, not on every execution.
     private var prepared: [PreparedKey: String] = [:]
@@ -62,6 +72,7 @@ public final class PostgresConnection {
     /// Runs one statement with bound parameters and returns its rows.
     @discardableResult
     public func query(_ query: PostgresQuery, file: String = #fileID, line: Int = #line) throws -> PostgresRows {
+        if pendingBegin { return try pipeline([query], file: file, line: line)[0] }
         let conn = try liveConnection()
         let name = try preparedName(for: query, file: file, line: line)
         let result = withParameters(query) { count, types, values, lengths, formats in
@@ -75,7 +86,9 @@ public final class PostgresConnection {
     /// For migrations and session settings only: never pass text built from input.
     public func executeScript(_ sql: String, file: String = #fileID, line: Int = #line) throws {
         let conn = try liveConnection()
-        _ = try consume(PQexec(conn, sql), file: file, line: line)
+        let text = pendingBegin ? "BEGIN; " + sql : sql
+        pendingBegin = false
+        _ = try consume(PQexec(conn, text), file: file, line: line)
     }
 
     @discardableResult
@@ -83,6 +96,11 @@ public final class PostgresConnection {
     /// one's rows, in order. The first failure is thrown after the pipeline is drained; inside a transaction
     /// it leaves the transaction failed, so the caller rolls back.
     public func pipeline(_ queries: [PostgresQuery], file: String = #fileID, line: Int = #line) throws -> [PostgresRows] {
+        if pendingBegin {
+            // The transaction's BEGIN travels with its first statements: one round trip fewer per transaction.
+            pendingBegin = false
+            return Array(try pipeline(["BEGIN"] + queries, file: file, line: line).dropFirst())
+        }
         var all: [PostgresRows] = []
         all.reserveCapacity(queries.count)
         var start = 0
@@ -136,13 +154,25 @@ public final class PostgresConnection {
 
     /// Runs `body` inside BEGIN … COMMIT; rolls back and rethrows if it throws.
     public func transaction<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
-        try executeScript("BEGIN")
+        pendingBegin = true
+        commitTail = []
         do {
             let value = try body(self)
-            try executeScript("COMMIT")
+            if !commitTail.isEmpty {
+                let tail = commitTail
+                commitTail = []
+                _ = try pipeline(tail + ["COMMIT"])
+            } else if pendingBegin {
+                pendingBegin = false  // nothing was sent: nothing to commit
+            } else {
+                try executeScript("COMMIT")
+            }
             return value
         } catch {
-            if isHealthy { try? executeScript("ROLLBACK") }
+            commitTail = []
+            let begun = !pendingBegin
+            pendingBegin = false
+            if begun && isHealthy { try? executeScript("ROLLBACK") }
             throw error
         }
     }
@@ -202,6 +232,14 @@ public final class PostgresConnection {
                 buffer[utf8.count] = 0
                 storage[i] = buffer
                 lengths[i] = Int32(utf8.count)
+            case .utf8Text(let bytes):
+                let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: bytes.count + 1)
+                bytes.withUnsafeBytes { src in
+                    if let base = src.baseAddress { UnsafeMutableRawPointer(buffer).copyMemory(from: base, byteCount: src.count) }
+                }
+                buffer[bytes.count] = 0
+                storage[i] = buffer
+                lengths[i] = Int32(bytes.count)
             case .bytes(let bytes):
                 let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: max(bytes.count, 1))
                 bytes.withUnsafeBytes { src in

@@ -5,6 +5,8 @@ public struct PostgresBind: Sendable, Hashable {
     public enum Value: Sendable, Hashable {
         case null
         case text(String)
+        /// Text format given as UTF-8 bytes (valid UTF-8; no NUL).
+        case utf8Text([UInt8])
         case bytes([UInt8])
     }
 

@@ -40,6 +40,11 @@ public struct PostgresRow: Sendable {
         return (repeat try next(each types))
     }
 
+    /// Decodes the column at `index` (wide rows, where a tuple of every column would be unwieldy).
+    public func decode<T: PostgresDecodable>(_ type: T.Type, at index: Int, file: String = #fileID, line: Int = #line) throws -> T {
+        try decodeColumn(index, as: type, file: file, line: line)
+    }
+
     /// Decodes the column named `name`.
     public func decode<T: PostgresDecodable>(column name: String, as type: T.Type, file: String = #fileID, line: Int = #line) throws -> T {
         guard let index = columns.firstIndex(of: name) else {

@@ -95,6 +95,8 @@ struct DispatchBench: AsyncParsableCommand {
         }
         let window = metricsAtEnd.mapValues { $0 } .merging(startBuckets.mapValues { -$0 }) { $0 + $1 }
         let (p50, p99, p999) = (Self.percentile(window, 0.50), Self.percentile(window, 0.99), Self.percentile(window, 0.999))
+        let ms = { (h: Histogram<UInt64>, q: Double) in Double(h.valueAtPercentile(q)) / 1000 }
+        report("sales-dispatch decision latency at \(rate)/s over \(seconds) s after \(warmup) s warm-up (1 consume loop; record handed to the service -> assignment committed, from its funnel_consumer_record_seconds histogram, interpolated within buckets): p50 \(String(format: "%.2f", p50)) ms, p99 \(String(format: "%.2f", p99)) ms, p99.9 \(String(format: "%.2f", p999)) ms; end to end (produced -> assigned event consumed, service fetch.wait.max.ms=\(fetchWaitMS)): p50 \(String(format: "%.2f", ms(endToEnd, 50))) ms, p99 \(String(format: "%.2f", ms(endToEnd, 99))) ms")
 
         // 2. Burst throughput with more consume loops, after the group settles.
         child.signal(SIGTERM)
@@ -121,16 +123,14 @@ struct DispatchBench: AsyncParsableCommand {
         await producer.shutdown()
         guard assigned >= leads, let first else { throw ChildProcessError(description: "only \(assigned) of \(leads) leads were assigned") }
         let throughput = Double(leads) / (end - first).seconds
+        report("sales-dispatch assignments (a burst of \(leads) leads, \(teams) teams x \(repsPerTeam) reps, round-robin, fsync on, \(concurrency) consume loops): sustained \(format(throughput)) assignments/s")
 
         // 3. Deadlines: a million scheduled, ten thousand due at one instant.
-        let (firedIn, plan) = try await deadlineRun(schema: schema)
+        let (firedIn, redistributedIn, plan) = try await deadlineRun(schema: schema)
         restarted.signal(SIGTERM)
         _ = await restarted.wait(timeout: .seconds(30))
 
-        let ms = { (h: Histogram<UInt64>, q: Double) in Double(h.valueAtPercentile(q)) / 1000 }
-        report("sales-dispatch decision latency at \(rate)/s over \(seconds) s after \(warmup) s warm-up (1 consume loop; record handed to the service -> assignment committed, from its funnel_consumer_record_seconds histogram, interpolated within buckets): p50 \(String(format: "%.2f", p50)) ms, p99 \(String(format: "%.2f", p99)) ms, p99.9 \(String(format: "%.2f", p999)) ms; end to end (produced -> assigned event consumed, service fetch.wait.max.ms=\(fetchWaitMS)): p50 \(String(format: "%.2f", ms(endToEnd, 50))) ms, p99 \(String(format: "%.2f", ms(endToEnd, 99))) ms")
-        report("sales-dispatch assignments (a burst of \(leads) leads, \(teams) teams x \(repsPerTeam) reps, round-robin, fsync on, \(concurrency) consume loops): sustained \(format(throughput)) assignments/s")
-        report("sales-dispatch deadlines: \(deadlines) scheduled, \(due) due at one instant, all fired (recycled and redistributed) \(String(format: "%.0f", firedIn * 1000)) ms after that instant; plan: \(plan)")
+        report("sales-dispatch deadlines: \(deadlines) scheduled, \(due) due at one instant, all fired (recycled, committed) \(String(format: "%.0f", firedIn * 1000)) ms after that instant, all redistributed to other reps \(String(format: "%.0f", redistributedIn * 1000)) ms after it; plan of the scheduler's query: \(plan)")
     }
 
     func setUpOrg(token: String) async throws {
@@ -192,7 +192,7 @@ struct DispatchBench: AsyncParsableCommand {
 
     /// Loads `deadlines` assigned opportunities with follow-up deadlines, `due` of them due at one instant two
     /// seconds ahead; returns the seconds from that instant until the last was fired, and the fire query's plan.
-    func deadlineRun(schema: String) async throws -> (Double, String) {
+    func deadlineRun(schema: String) async throws -> (Double, Double, String) {
         let postgres = PostgresClient(configuration: PostgresConfiguration(connectionString: TestEnvironment.postgresURL, maxConnections: 1),
                                       logger: TestEnvironment.logger())
         defer { Task { await postgres.shutdown() } }
@@ -210,11 +210,9 @@ struct DispatchBench: AsyncParsableCommand {
                 INSERT INTO "\(schema)".ownership (opportunity_id, employee_id, started_at, opened_how)
                 SELECT id, owner_id, assigned_at, 'assigned' FROM "\(schema)".opportunities WHERE channel = 'feed';
                 UPDATE "\(schema)".reps SET holding = holding + \(perRep);
-                VACUUM (ANALYZE) "\(schema)".opportunities;
-                VACUUM (ANALYZE) "\(schema)".deadlines;
-                VACUUM (ANALYZE) "\(schema)".ownership;
-                CHECKPOINT;
                 """)
+            for table in ["opportunities", "deadlines", "ownership", "reps"] { try connection.executeScript("VACUUM (ANALYZE) \"\(schema)\".\(table)") }
+            try connection.executeScript("CHECKPOINT")
         }
         let plan = try await postgres.withConnection { connection in
             try connection.query("""
@@ -226,17 +224,25 @@ struct DispatchBench: AsyncParsableCommand {
             UPDATE \(identifier: schema).deadlines SET due_at = \(instant) WHERE opportunity_id IN (
                 SELECT id FROM \(identifier: schema).opportunities WHERE channel = 'feed' ORDER BY id LIMIT \(due))
             """)
+        // Fired = its row is gone (deleted in the transaction that recycled it, so committed with it).
         let deadline = ContinuousClock.now + .seconds(60)
+        var doneAt: Date?
         while ContinuousClock.now < deadline {
             let left = try await postgres.query("SELECT count(*) FROM \(identifier: schema).deadlines WHERE due_at <= \(instant)").first!.decode(Int.self)
-            if left == 0 && Date() >= instant { break }
-            try await Task.sleep(for: .milliseconds(20))
+            if left == 0 && Date() >= instant { doneAt = Date(); break }
+            try await Task.sleep(for: .milliseconds(10))
         }
-        let (fired, last) = try await postgres.query("""
-            SELECT count(*), max(created_at) FROM \(identifier: schema).decisions WHERE kind = 'recycled'
-            """).first!.decode(Int.self, Date?.self)
-        guard fired >= due, let last else { throw ChildProcessError(description: "only \(fired) of \(due) deadlines fired") }
-        return (last.timeIntervalSince(instant), plan)
+        let fired = try await postgres.query("SELECT count(*) FROM \(identifier: schema).decisions WHERE kind = 'recycled'").first!.decode(Int.self)
+        guard fired >= due, let doneAt else { throw ChildProcessError(description: "only \(fired) of \(due) deadlines fired") }
+        // Redistributed: none of them is waiting in a queue any more (each went to another rep).
+        var redistributedAt: Date?
+        while ContinuousClock.now < deadline {
+            let queued = try await postgres.query("SELECT count(*) FROM \(identifier: schema).opportunities WHERE status = 'queued'").first!.decode(Int.self)
+            if queued == 0 { redistributedAt = Date(); break }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        guard let redistributedAt else { throw ChildProcessError(description: "recycled opportunities were not redistributed") }
+        return (doneAt.timeIntervalSince(instant), redistributedAt.timeIntervalSince(instant), plan)
     }
 
     static func lead(customer: String, region: String, topic: String) throws -> KafkaOutgoingMessage {

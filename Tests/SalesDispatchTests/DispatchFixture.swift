@@ -171,7 +171,7 @@ final class DispatchFixture: Sendable {
 
     func decisionDetail(_ id: String) async throws -> [String: Any] {
         let text = try await postgres.query("SELECT detail::text FROM \(identifier: schema).decisions WHERE id = \(UUID(uuidString: id)!)").first!.decode(String.self)
-        return try JSONSerialization.jsonObject(with: Data(text.utf8)) as! [String: Any]
+        return try JSONSerialization.jsonObject(with: Data(DecisionDetail.expanded(text).utf8)) as! [String: Any]
     }
 }
 

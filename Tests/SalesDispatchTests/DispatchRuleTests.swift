@@ -97,16 +97,16 @@ import Testing
         let assigned = try f.events(try await f.process([DispatchFixture.lead(customer: customer)])).first { $0.change == "assigned" }!
         let id = UUID(uuidString: assigned.opportunityID)!
         f.clock.advance(by: 2.5 * 86_400)
-        #expect(try await f.scheduler.fireDue() == 1)  // the warning
+        #expect(try await f.scheduler.fireAllDue() == 1)  // the warning
         // A connected call by the holder after 2.5 days pushes the deadline to 5.5 days.
         _ = try await f.process([DispatchFixture.call(id, by: assigned.ownerID, at: f.clock.now())])
         f.clock.advance(by: 1 * 86_400)
-        #expect(try await f.scheduler.fireDue() == 0)
+        #expect(try await f.scheduler.fireAllDue() == 0)
         #expect(try await f.opportunity(id).status == .assigned)
         // A call by someone else does not protect it.
         _ = try await f.process([DispatchFixture.call(id, by: "b", at: f.clock.now())])
         f.clock.advance(by: 2.01 * 86_400)
-        #expect(try await f.scheduler.fireDue() == 2)  // the second warning and the recycle
+        #expect(try await f.scheduler.fireAllDue() == 2)  // the second warning and the recycle
         let recycled = try await f.opportunity(id)
         #expect(recycled.status == .pool && recycled.previousOwnerID == assigned.ownerID && recycled.ownerID == nil)
         #expect(recycled.cooldownUntil == f.clock.now() + 7 * 86_400)
@@ -121,7 +121,7 @@ import Testing
         let assigned = try f.events(try await f.process([DispatchFixture.lead(customer: UUID())])).first { $0.change == "assigned" }!
         let id = UUID(uuidString: assigned.opportunityID)!
         f.clock.advance(by: 86_401)
-        #expect(try await f.scheduler.fireDue() == 1)
+        #expect(try await f.scheduler.fireAllDue() == 1)
         try await f.rep("b", team: "t")
         await #expect(throws: DispatchRefusal.self) {
             try await f.runner.run { unit, connection in
@@ -149,7 +149,7 @@ import Testing
         try await f.publish(.single("t", TeamPolicy(protection: .init(followUpDays: 1, dealDays: 30, warningDays: 0, recycleTo: .redistribute, cooldownDays: 3))))
         let assigned = try f.events(try await f.process([DispatchFixture.lead(customer: UUID())])).first { $0.change == "assigned" }!
         f.clock.advance(by: 86_401)
-        try await f.scheduler.fireDue()
+        try await f.scheduler.fireAllDue()
         let moved = try await f.opportunity(UUID(uuidString: assigned.opportunityID)!)
         #expect(moved.status == .assigned && moved.ownerID != assigned.ownerID)
         await f.close()
@@ -167,7 +167,7 @@ import Testing
             try unit.setLocked(id, true, actor: "lead", reason: "VIP")
         }
         f.clock.advance(by: 10 * 86_400)
-        #expect(try await f.scheduler.fireDue() == 0)
+        #expect(try await f.scheduler.fireAllDue() == 0)
         #expect(try await f.opportunity(id).ownerID == "a")
         await f.close()
     }

@@ -69,7 +69,8 @@ struct PIITests {
 
 @Suite("Settings")
 struct SettingsTests {
-    let base = ["FUNNEL_PII_PEPPER": "0123456789abcdef0123", "FUNNEL_PII_KEYS": "k1:" + Data(repeating: 7, count: 32).base64EncodedString(), "FUNNEL_ADMIN_TOKEN": "a-long-admin-token"]
+    let base = ["FUNNEL_PII_PEPPER": "0123456789abcdef0123", "FUNNEL_PII_KEYS": "k1:" + Data(repeating: 7, count: 32).base64EncodedString(), "FUNNEL_ADMIN_TOKEN": "a-long-admin-token",
+                "FUNNEL_JWT_SECRET": "a-jwt-secret-of-at-least-32-bytes-long"]
 
     @Test func defaultsRunTheEmbeddedStack() throws {
         let settings = try ServiceSettings.fromEnvironment(service: "marketing-intake", defaultHTTPPort: 8081, environment: [:])
@@ -77,11 +78,13 @@ struct SettingsTests {
         #expect(settings.usesDevelopmentSecrets)
         let production = try ServiceSettings.fromEnvironment(service: "x", defaultHTTPPort: 1, environment: base.merging(["FUNNEL_KAFKA_PROPERTIES": "security.protocol=SASL_SSL"]) { $1 })
         #expect(!production.usesDevelopmentSecrets && production.kafkaProperties["security.protocol"] == "SASL_SSL")
+        #expect(production.jwtSecret == Array("a-jwt-secret-of-at-least-32-bytes-long".utf8))
     }
 
     @Test(arguments: [("FUNNEL_HTTP_PORT", "eighty"), ("FUNNEL_HTTP_PORT", "70000"), ("FUNNEL_LOG_FORMAT", "xml"), ("FUNNEL_PII_PEPPER", "short"),
                       ("FUNNEL_PII_KEYS", "k1:notbase64"), ("FUNNEL_PII_ACTIVE_KEY", "k9"), ("FUNNEL_SCHEMA", "Bad-Schema"),
-                      ("FUNNEL_KAFKA_PROPERTIES", "novalue"), ("FUNNEL_ADMIN_TOKEN", "short"), ("FUNNEL_TOPIC_PREFIX", "a b")])
+                      ("FUNNEL_KAFKA_PROPERTIES", "novalue"), ("FUNNEL_ADMIN_TOKEN", "short"), ("FUNNEL_TOPIC_PREFIX", "a b"),
+                      ("FUNNEL_JWT_SECRET", "too-short-for-hs256"), ("FUNNEL_JWT_SECRET", "base64:%%%")])
     func badValuesNameTheVariable(variable: String, value: String) {
         var environment = base
         environment[variable] = value

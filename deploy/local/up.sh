@@ -7,7 +7,7 @@ run="$root/var/dev"; mkdir -p "$run"
 deploy/local/install-deps.sh
 echo "== build"
 swift build 2>&1 | grep -E "error:|Build complete" || true
-for exe in marketing-intake identity-merge; do [ -x ".build/debug/$exe" ] || { echo "build failed"; exit 1; }; done
+for exe in marketing-intake identity-merge sales-dispatch; do [ -x ".build/debug/$exe" ] || { echo "build failed"; exit 1; }; done
 echo "== PostgreSQL on 127.0.0.1:55432 (data in var/dev/pg)"
 deploy/local/postgres.sh start "$run/pg" 55432
 echo "== devbroker on 127.0.0.1:9092 (in memory; control channel 127.0.0.1:9192)"
@@ -31,6 +31,7 @@ start_service() { # name port
 }
 start_service marketing-intake 8081
 start_service identity-merge 8083
+start_service sales-dispatch 8084
 
 # A demo lead source; its key is shown once, so keep it for later runs.
 if [ ! -s "$run/demo-source.json" ]; then
@@ -45,6 +46,7 @@ Funnel is up.
   devbroker      127.0.0.1:9092   (memory only; for development and CI)
   marketing-intake http://127.0.0.1:8081   (/health/ready, /metrics; admin token: dev-admin-token)
   identity-merge   http://127.0.0.1:8083   (operator token: dev-admin-token)
+  sales-dispatch   http://127.0.0.1:8084   (employee JWTs: .build/debug/sales-dispatch token --employee ID --role rep|lead|admin)
   logs           var/dev/*.log
 
 Post a lead (demo source "demo-landing-page", key in var/dev/demo-source.json):
@@ -66,6 +68,16 @@ The lead becomes a customer (identity-merge); look it up by phone, see why, and 
   echo '{"userId": "u-1001", "phone": "13800138001", "email": "zhang@example.com"}' | \\
        kcat -b 127.0.0.1:9092 -P -t identity.registrations.v1 -k u-1001 -H content-type=application/json
   kcat -b 127.0.0.1:9092 -C -t identity.customers.v1 -o beginning -e -f 'key=%k %h\n'
+
+Sales dispatch: an org, a policy, and the customer above becomes an opportunity assigned to a rep:
+  ADMIN=\$(.build/debug/sales-dispatch token --employee boss --role admin)
+  curl -s -X PUT http://127.0.0.1:8084/v1/org-units/hq -H "Authorization: Bearer \$ADMIN" -d '{"name": "HQ"}'
+  curl -s -X PUT http://127.0.0.1:8084/v1/teams/java -H "Authorization: Bearer \$ADMIN" -d '{"name": "Java", "org_unit_id": "hq"}'
+  curl -s -X PUT http://127.0.0.1:8084/v1/reps/wang -H "Authorization: Bearer \$ADMIN" -d '{"team_id": "java", "name": "王"}'
+  curl -s -X PUT http://127.0.0.1:8084/v1/policies -H "Authorization: Bearer \$ADMIN" -d '{"fallback_team": "java", "routing": [], "teams": {}}'
+  (post another lead as above, then)
+  curl -s http://127.0.0.1:8084/v1/opportunities/mine -H "Authorization: Bearer \$(.build/debug/sales-dispatch token --employee wang)"
+  kcat -b 127.0.0.1:9092 -C -t sales.opportunities.v1 -o beginning -e -f 'key=%k %h\n'
 
 Stop everything: make down
 TXT

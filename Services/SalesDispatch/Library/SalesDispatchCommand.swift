@@ -11,7 +11,7 @@ public struct SalesDispatchCommand: AsyncParsableCommand {
         commandName: "sales-dispatch",
         abstract: "Funnel's sales dispatch: opportunities assigned on the event, recycled by per-opportunity timers, claimed from the pool, moved by hand with an audit.",
         discussion: "Configured by FUNNEL_* environment variables; `sales-dispatch config` lists them.",
-        subcommands: [Serve.self, Migrate.self, Config.self],
+        subcommands: [Serve.self, Migrate.self, Config.self, Token.self],
         defaultSubcommand: Serve.self
     )
 
@@ -52,6 +52,22 @@ public struct SalesDispatchCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List the FUNNEL_* settings with their defaults.")
         func run() {
             for item in ServiceSettings.documentation { print("\(item.name)\t\(item.defaultValue)\t\(item.meaning)") }
+        }
+    }
+
+    struct Token: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print an employee bearer JWT signed with FUNNEL_JWT_SECRET (development and operations; people get theirs from SSO).")
+        @Option(help: "employee id (the token's sub)") var employee: String
+        @Option(help: "rep, lead or admin") var role: String = "rep"
+        @Option(help: "hours until it expires") var hours: Double = 8
+
+        func run() async throws {
+            guard let parsed = EmployeeRole(rawValue: role) else { throw ValidationError("--role must be rep, lead or admin") }
+            guard hours > 0, hours <= 24 * 30 else { throw ValidationError("--hours must be in (0, 720]") }
+            let settings = try SalesDispatchService.settings()
+            let verifier = await EmployeeTokenVerifier(secret: settings.jwtSecret)
+            print(try await verifier.sign(EmployeeClaims(employeeID: employee, role: parsed, expires: Date() + hours * 3_600, issued: Date())))
         }
     }
 }

@@ -199,7 +199,8 @@ public final class ConsumeLoop: Service, Sendable {
                     queued.append(Self.deadLetterRecord(record, service: service, topic: deadLetterTopic, code: code, reason: reason))
                 }
             }
-            if !queued.isEmpty { _ = try tx.query(outbox.insert(queued)) }
+            // The outbox rows travel with the COMMIT: one round trip fewer per batch.
+            if !queued.isEmpty { tx.sendWithCommit(outbox.insert(queued)) }
             return (records.count - rejected, batch.count - records.count, rejected)
         }
         processedCounter.increment(by: processed)

@@ -44,49 +44,59 @@ public struct DispatchChoice: Codable, Sendable, Equatable {
 /// strategy and breaks ties by a fixed order; the caller applies the pick with ``apply(_:to:team:policy:)``.
 public enum DispatchEngine {
     /// Chooses a rep of `team` for an opportunity of `productLine` at `now`. `excluding` reps are filtered out
-    /// with `cooldown` (a recycled opportunity's previous owner).
+    /// with `cooldown` (a recycled opportunity's previous owner). `reps` may hold other teams' reps (skipped);
+    /// `day` and `working` may be passed when already known for `now`. One pass, no sorting: ties break by
+    /// the lower employee id.
     public static func choose(team: TeamState, reps: [RepState], policy: TeamPolicy, productLine: String, now: Date,
-                              excluding: Set<String> = []) -> DispatchChoice {
-        let day = policy.day(of: now)
+                              excluding: Set<String> = [], day knownDay: String? = nil, working knownWorking: Bool? = nil) -> DispatchChoice {
+        let day = knownDay ?? policy.day(of: now)
         var views: [CandidateView] = []
-        var eligible: [RepState] = []
-        for var rep in reps.sorted(by: { $0.id < $1.id }) where rep.teamID == team.id && rep.role != .admin {
-            rep.roll(to: day)
+        views.reserveCapacity(reps.count)
+        var best: Int?
+        let strategy = policy.strategy
+        func better(_ a: RepState, than b: RepState) -> Bool {
+            switch strategy {
+            case .roundRobin:
+                return (a.lastAssignedSeq, a.id) < (b.lastAssignedSeq, b.id)
+            case .weighted:
+                return (effectivePass(a, team), a.id) < (effectivePass(b, team), b.id)
+            case .leastLoaded:
+                return (a.holding, a.lastAssignedSeq, a.id) < (b.holding, b.lastAssignedSeq, b.id)
+            }
+        }
+        for index in reps.indices {
+            let rep = reps[index]
+            guard rep.teamID == team.id, rep.role != .admin else { continue }
+            let newToday = rep.countsDay == day ? rep.newToday : 0
+            let dailyCap = rep.dailyCap(policy), holdingCap = rep.holdingCap(policy)
             var reason: String?
             if !rep.active { reason = "left" }
             else if rep.paused { reason = "paused" }
             else if !rep.sells(productLine) { reason = "product_line" }
             else if excluding.contains(rep.id) { reason = "cooldown" }
-            else if rep.newToday >= rep.dailyCap(policy) { reason = "daily_new_cap_reached" }
-            else if rep.holding >= rep.holdingCap(policy) { reason = "max_holding_reached" }
-            views.append(CandidateView(employeeID: rep.id, holding: rep.holding, newToday: rep.newToday,
-                                       dailyNewCap: rep.dailyCap(policy) == Int.max ? -1 : rep.dailyCap(policy),
-                                       maxHolding: rep.holdingCap(policy) == Int.max ? -1 : rep.holdingCap(policy),
+            else if newToday >= dailyCap { reason = "daily_new_cap_reached" }
+            else if rep.holding >= holdingCap { reason = "max_holding_reached" }
+            views.append(CandidateView(employeeID: rep.id, holding: rep.holding, newToday: newToday,
+                                       dailyNewCap: dailyCap == Int.max ? -1 : dailyCap, maxHolding: holdingCap == Int.max ? -1 : holdingCap,
                                        weight: rep.weight, filteredOut: reason))
-            if reason == nil { eligible.append(rep) }
+            if reason == nil, best == nil || better(rep, than: reps[best!]) { best = index }
         }
-        var choice = DispatchChoice(team: team.id, strategy: policy.strategy, candidates: views, picked: nil, tieBreak: "", noPickReason: nil)
-        guard policy.isWorking(at: now) else {
+        if views.count > 1 && !views.isSorted(by: { $0.employeeID < $1.employeeID }) { views.sort { $0.employeeID < $1.employeeID } }
+        var choice = DispatchChoice(team: team.id, strategy: strategy, candidates: views, picked: nil, tieBreak: "", noPickReason: nil)
+        guard knownWorking ?? policy.isWorking(at: now) else {
             choice.noPickReason = "outside_working_hours"
             return choice
         }
-        guard !eligible.isEmpty else {
+        guard let best else {
             choice.noPickReason = views.isEmpty ? "no_reps_in_team" : "no_eligible_rep"
             return choice
         }
-        let ranked: [RepState]
-        switch policy.strategy {
-        case .roundRobin:
-            ranked = eligible.sorted { ($0.lastAssignedSeq, $0.id) < ($1.lastAssignedSeq, $1.id) }
-            choice.tieBreak = "longest since last assignment, then employee id"
-        case .weighted:
-            ranked = eligible.sorted { (effectivePass($0, team), $0.id) < (effectivePass($1, team), $1.id) }
-            choice.tieBreak = "lowest stride pass (assignments ÷ weight), then employee id"
-        case .leastLoaded:
-            ranked = eligible.sorted { ($0.holding, $0.lastAssignedSeq, $0.id) < ($1.holding, $1.lastAssignedSeq, $1.id) }
-            choice.tieBreak = "fewest held, then longest since last assignment, then employee id"
+        switch strategy {
+        case .roundRobin: choice.tieBreak = "longest since last assignment, then employee id"
+        case .weighted: choice.tieBreak = "lowest stride pass (assignments ÷ weight), then employee id"
+        case .leastLoaded: choice.tieBreak = "fewest held, then longest since last assignment, then employee id"
         }
-        choice.picked = ranked[0].id
+        choice.picked = reps[best].id
         return choice
     }
 
@@ -99,9 +109,9 @@ public enum DispatchEngine {
     /// Applies a pick: the rep holds one more, counts one more new today, moves to the back of the rotation.
     /// `claimed` counts against the daily claim cap instead of the daily new cap.
     public static func apply(pick repID: String, reps: inout [String: RepState], team: inout TeamState, policy: TeamPolicy, now: Date,
-                             claimed: Bool = false) {
+                             claimed: Bool = false, day: String? = nil) {
         guard var rep = reps[repID] else { return }
-        rep.roll(to: policy.day(of: now))
+        rep.roll(to: day ?? policy.day(of: now))
         team.sequence += 1
         rep.lastAssignedSeq = team.sequence
         let pass = effectivePass(rep, team)
@@ -110,5 +120,16 @@ public enum DispatchEngine {
         rep.holding += 1
         if claimed { rep.claimsToday += 1 } else { rep.newToday += 1 }
         reps[repID] = rep
+    }
+}
+
+extension Array {
+    func isSorted(by areInIncreasingOrder: (Element, Element) -> Bool) -> Bool {
+        var i = startIndex
+        while i + 1 < endIndex {
+            if areInIncreasingOrder(self[i + 1], self[i]) { return false }
+            i += 1
+        }
+        return true
     }
 }

@@ -195,28 +195,60 @@ public struct TeamPolicy: Codable, Sendable, Equatable {
         }
     }
 
-    /// The team's local calendar.
-    var calendar: Calendar {
-        var calendar = Calendar(identifier: .iso8601)
-        calendar.timeZone = TimeZone(identifier: timeZone) ?? TimeZone(secondsFromGMT: 8 * 3600)!
-        return calendar
-    }
-
     /// The team's local day of `date` (`yyyy-mm-dd`): daily caps reset when it changes.
-    func day(of date: Date) -> String {
-        let c = calendar.dateComponents([.year, .month, .day], from: date)
-        return String(format: "%04d-%02d-%02d", c.year!, c.month!, c.day!)
-    }
+    func day(of date: Date) -> String { LocalTime(date, zone: timeZone).dayText }
 
     /// True when `date` falls in the team's working hours (always, without working hours).
     func isWorking(at date: Date) -> Bool {
         guard let hours = workingHours, let start = WorkingHours.minutes(hours.start), let end = WorkingHours.minutes(hours.end) else { return true }
-        let c = calendar.dateComponents([.hour, .minute, .weekday], from: date)
-        let weekday = (c.weekday! + 5) % 7 + 1  // Calendar: 1 = Sunday; ISO: 1 = Monday
-        let minute = c.hour! * 60 + c.minute!
+        let local = LocalTime(date, zone: timeZone)
+        let minute = local.minuteOfDay
         let inHours = start <= end ? (minute >= start && minute < end) : (minute >= start || minute < end)
         // A shift past midnight belongs to the day it started on.
-        let shiftDay = (start > end && minute < end) ? (weekday + 5) % 7 + 1 : weekday
+        let shiftDay = (start > end && minute < end) ? (local.isoWeekday + 5) % 7 + 1 : local.isoWeekday
         return inHours && hours.days.contains(shiftDay)
+    }
+}
+
+/// A moment in a team's time zone: its day, weekday and minute, computed from the zone's offset with integer
+/// arithmetic (a decision needs them several times; Calendar would be built each time).
+struct LocalTime {
+    let days: Int64
+    let secondOfDay: Int64
+
+    private static let zones = LockedBox<[String: TimeZone]>([:])
+
+    init(_ date: Date, zone identifier: String) {
+        let zone = Self.zones.withLock { cache -> TimeZone in
+            if let zone = cache[identifier] { return zone }
+            let zone = TimeZone(identifier: identifier) ?? TimeZone(secondsFromGMT: 8 * 3_600)!
+            cache[identifier] = zone
+            return zone
+        }
+        let local = Int64(date.timeIntervalSince1970.rounded(.down)) + Int64(zone.secondsFromGMT(for: date))
+        var days = local / 86_400
+        var second = local % 86_400
+        if second < 0 { second += 86_400; days -= 1 }
+        self.days = days
+        self.secondOfDay = second
+    }
+
+    var minuteOfDay: Int { Int(secondOfDay / 60) }
+    /// 1 = Monday … 7 = Sunday (1970-01-01 was a Thursday).
+    var isoWeekday: Int { Int(((days % 7) + 7 + 3) % 7) + 1 }
+
+    var dayText: String {
+        // Civil date from days since the epoch (Howard Hinnant's algorithm).
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let doe = z - era * 146_097
+        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100)
+        let mp = (5 * doy + 2) / 153
+        let d = doy - (153 * mp + 2) / 5 + 1
+        let m = mp < 10 ? mp + 3 : mp - 9
+        let y = yoe + era * 400 + (m <= 2 ? 1 : 0)
+        func pad(_ v: Int64, _ n: Int) -> String { let t = String(v); return String(repeating: "0", count: max(0, n - t.count)) + t }
+        return "\(pad(y, 4))-\(pad(m, 2))-\(pad(d, 2))"
     }
 }

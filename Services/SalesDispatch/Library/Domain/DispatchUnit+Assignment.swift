@@ -24,7 +24,8 @@ public struct Demand: Sendable {
 }
 
 extension DispatchUnit {
-    /// A new opportunity for `demand`: routed to a team, then dispatched (assigned, or queued in the team).
+    /// A new opportunity for `demand`: routed to a team, then dispatched (assigned, or queued in the team). One
+    /// decision explains both: the routing rule and the engine's choice.
     mutating func create(_ demand: Demand, id: UUID? = nil) -> UUID {
         let route = policy.route(productLine: demand.productLine, channel: demand.channel, region: demand.region)
         var opportunity = Opportunity(id: id ?? newID(now), customerID: demand.customerID, productLine: demand.productLine, status: .queued,
@@ -33,27 +34,39 @@ extension DispatchUnit {
         opportunity.phoneKey = demand.phoneKey
         opportunity.campaignID = demand.campaignID
         touch(opportunity)
-        let decision = decide("created", opportunity: opportunity.id, actor: "system",
-                              detail: ["rule": route.rule, "team": route.team, "subject": demand.subject,
-                                       "product_line": demand.productLine, "channel": demand.channel, "region": demand.region])
-        emit("created", opportunity, decision: decision, actor: "system", reason: route.rule)
-        inputs.append(DispatchInput(kind: "demand", opportunityID: opportunity.id, productLine: demand.productLine, channel: demand.channel,
-                                    region: demand.region, at: now))
-        dispatch(opportunity.id, actor: "system", announceQueued: true)
+        created.insert(opportunity.id)
+        dispatch(opportunity.id, actor: "system", announceQueued: true, route: (route.rule, demand.subject))
         return opportunity.id
     }
 
     /// Runs the engine for an unheld opportunity of its team: assigns it, or leaves it waiting (queued, or in the
-    /// pool when `stayInPool`). Every run is a stored decision with the candidates and the tie-break.
+    /// pool when `stayInPool`). Every run is a stored decision with the candidates and the tie-break; for a new
+    /// opportunity (`route`) it also names the routing rule, and the `created` event comes first.
     @discardableResult
-    mutating func dispatch(_ id: UUID, actor: String, excluding: Set<String> = [], stayInPool: Bool = false, announceQueued: Bool = false) -> String? {
-        guard var opportunity = opportunities[id], let team = teams[opportunity.teamID] else { return nil }
-        let teamPolicy = policy.team(team.id)
+    mutating func dispatch(_ id: UUID, actor: String, excluding: Set<String> = [], stayInPool: Bool = false, announceQueued: Bool = false,
+                           route: (rule: String, subject: String)? = nil) -> String? {
+        guard var opportunity = opportunities[id] else { return nil }
+        let teamPolicy = policy.team(opportunity.teamID)
         var excluded = excluding
         if let previous = opportunity.previousOwnerID, let until = opportunity.cooldownUntil, until > now { excluded.insert(previous) }
-        let choice = DispatchEngine.choose(team: team, reps: reps(of: team.id), policy: teamPolicy, productLine: opportunity.productLine,
-                                           now: now, excluding: excluded)
-        let decision = decide(choice.picked == nil ? "waiting" : "assigned", opportunity: id, actor: actor, detail: choice)
+        let choice: DispatchChoice
+        if let team = teams[opportunity.teamID] {
+            let clock = clock(of: team.id)
+            choice = DispatchEngine.choose(team: team, reps: reps(of: team.id), policy: teamPolicy, productLine: opportunity.productLine,
+                                           now: now, excluding: excluded, day: clock.day, working: clock.working)
+        } else {
+            choice = DispatchChoice(team: opportunity.teamID, strategy: teamPolicy.strategy, candidates: [], picked: nil, tieBreak: "",
+                                    noPickReason: opportunity.teamID.isEmpty ? "no_policy_published" : "unknown_team")
+        }
+        var json = choice.json
+        if let route {
+            var w = JSONWriter()
+            w.field("rule", route.rule)
+            w.field("subject", route.subject)
+            json = String(json.dropLast()) + ",\"route\":" + w.json + "}"
+        }
+        let decision = decide(choice.picked == nil ? "waiting" : "assigned", opportunity: id, actor: actor, json: json)
+        if let route { emit("created", opportunity, decision: decision, actor: "system", reason: route.rule) }
         guard let picked = choice.picked else {
             if !stayInPool && (opportunity.status != .queued || announceQueued) {
                 opportunity.status = .queued
@@ -71,7 +84,7 @@ extension DispatchUnit {
     mutating func give(_ id: UUID, to repID: String, how: String, decision: UUID, actor: String, claimed: Bool, reason: String = "") {
         guard var opportunity = opportunities[id], var team = teams[reps[repID]?.teamID ?? ""] else { return }
         let teamPolicy = policy.team(team.id)
-        DispatchEngine.apply(pick: repID, reps: &reps, team: &team, policy: teamPolicy, now: now, claimed: claimed)
+        DispatchEngine.apply(pick: repID, reps: &reps, team: &team, policy: teamPolicy, now: now, claimed: claimed, day: clock(of: team.id).day)
         teams[team.id] = team
         changedTeams.insert(team.id)
         changedReps.insert(repID)
@@ -167,24 +180,22 @@ extension DispatchUnit {
         emit("released", after, decision: decision, actor: actor, reason: reason, previousOwner: after.previousOwnerID)
     }
 
-    /// A deadline fired: back to the pool with the previous owner's cooldown, and redistributed when the policy says so.
+    /// A deadline fired: the holder loses it, the previous owner gets a cooldown, and it goes to the public pool —
+    /// or, when the policy redistributes, to the team's queue, from which the next drain hands it to someone else.
     mutating func recycle(_ id: UUID, deadline: DeadlineKind) {
         guard var opportunity = opportunities[id], opportunity.status == .assigned else { return }
         let teamPolicy = policy.team(opportunity.teamID)
         if opportunity.isExempt(teamPolicy) { return }
-        let decision = decide("recycled", opportunity: id, actor: "system",
-                              detail: ["deadline": deadline.rawValue, "owner": opportunity.ownerID ?? "",
-                                       "recycle_to": teamPolicy.protection.recycleTo.rawValue,
-                                       "cooldown_days": String(teamPolicy.protection.cooldownDays)])
         let owner = opportunity.ownerID
+        let decision = decide("recycled", opportunity: id, actor: "system",
+                              detail: ["deadline": deadline.rawValue, "owner": owner ?? "", "recycle_to": teamPolicy.protection.recycleTo.rawValue,
+                                       "cooldown_days": String(teamPolicy.protection.cooldownDays)])
         takeAway(id, how: "recycled", decision: decision)
         opportunity = opportunities[id]!
         opportunity.cooldownUntil = now + teamPolicy.protection.cooldownDays * 86_400
+        if teamPolicy.protection.recycleTo == .redistribute { opportunity.status = .queued }
         touch(opportunity)
         emit("recycled", opportunity, decision: decision, actor: "system", reason: deadline.rawValue, previousOwner: owner) { $0.deadline = deadline.rawValue }
-        if teamPolicy.protection.recycleTo == .redistribute {
-            dispatch(id, actor: "system", stayInPool: true)
-        }
     }
 
     /// A warning before a deadline.

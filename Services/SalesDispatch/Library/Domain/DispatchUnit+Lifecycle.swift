@@ -14,8 +14,6 @@ extension DispatchUnit {
                               detail: ["subject": demand.subject, "priority": "\(opportunity.priority)", "status": opportunity.status.rawValue,
                                        "channel": demand.channel])
         emit("reinquired", opportunity, decision: decision, actor: "system", reason: demand.channel)
-        inputs.append(DispatchInput(kind: "demand", opportunityID: id, productLine: opportunity.productLine, channel: demand.channel,
-                                    region: demand.region, at: now))
         if opportunity.status == .pool {
             dispatch(id, actor: "system")
         }
@@ -36,8 +34,6 @@ extension DispatchUnit {
         }
         touch(opportunity)
         emit("followed_up", opportunity, decision: nil, actor: employeeID, reason: "\(source):\(outcome)")
-        inputs.append(DispatchInput(kind: "follow_up", opportunityID: id, productLine: opportunity.productLine, channel: opportunity.channel,
-                                    region: opportunity.region, at: time))
     }
 
     mutating func setLocked(_ id: UUID, _ locked: Bool, actor: String, reason: String) throws {
@@ -79,8 +75,6 @@ extension DispatchUnit {
             $0.orderID = orderID
             $0.amountCents = amountCents
         }
-        inputs.append(DispatchInput(kind: "deal", opportunityID: id, productLine: opportunity.productLine, channel: opportunity.channel,
-                                    region: opportunity.region, at: paidAt))
     }
 
     /// An order opened or closed without payment: open orders exempt it from recycling (by policy).

@@ -37,7 +37,7 @@ public struct OwnershipChange: Sendable {
     public var opens: Bool
 }
 
-/// An input worth replaying in a policy simulation.
+/// An input a policy simulation replays (read back from opportunities, re-inquiry decisions, follow-ups and conversions).
 public struct DispatchInput: Sendable {
     /// demand (a new opportunity or a re-inquiry), follow_up, deal.
     public var kind: String
@@ -62,10 +62,11 @@ public struct DispatchUnit: Sendable {
     public var changedOpportunities: Set<UUID> = []
     /// Opportunities whose deadlines must be rewritten (changed ones whose timers may differ).
     public var retimed: Set<UUID> = []
+    /// Opportunities created in this unit (no stored timer to replace).
+    public var created: Set<UUID> = []
     public var decisions: [DecisionRecord] = []
     public var ownership: [OwnershipChange] = []
     public var events: [OpportunityChange] = []
-    public var inputs: [DispatchInput] = []
     /// True when the unit only simulates: nothing is written.
     public var newID: @Sendable (Date) -> UUID
 
@@ -76,7 +77,35 @@ public struct DispatchUnit: Sendable {
         self.newID = newID
     }
 
-    func reps(of team: String) -> [RepState] { reps.values.filter { $0.teamID == team } }
+    /// Reps by team, sorted by id (rebuilt when a loader adds a rep; counters change in place).
+    private var repIndex: [String: [String]]?
+    /// The team's local day and working state at `now`, per team.
+    private var teamClock: [String: (now: Date, day: String, working: Bool)] = [:]
+
+    /// Adds or replaces a rep loaded from the store.
+    mutating func setRep(_ rep: RepState) {
+        reps[rep.id] = rep
+        repIndex = nil
+    }
+
+    mutating func reps(of team: String) -> [RepState] {
+        if repIndex == nil {
+            var index: [String: [String]] = [:]
+            for rep in reps.values { index[rep.teamID, default: []].append(rep.id) }
+            for key in index.keys { index[key]!.sort() }
+            repIndex = index
+        }
+        return (repIndex![team] ?? []).compactMap { reps[$0] }
+    }
+
+    /// The team's day (daily caps) and whether it is working, at `now`.
+    mutating func clock(of team: String) -> (day: String, working: Bool) {
+        if let cached = teamClock[team], cached.now == now { return (cached.day, cached.working) }
+        let policy = policy.team(team)
+        let value = (now: now, day: policy.day(of: now), working: policy.isWorking(at: now))
+        teamClock[team] = value
+        return (value.day, value.working)
+    }
 
     mutating func touch(_ opportunity: Opportunity, retime: Bool = true) {
         opportunities[opportunity.id] = opportunity
@@ -92,12 +121,21 @@ public struct DispatchUnit: Sendable {
         events.append(event)
     }
 
-    mutating func decide(_ kind: String, opportunity: UUID?, actor: String, detail: some Encodable) -> UUID {
+    mutating func decide(_ kind: String, opportunity: UUID?, actor: String, json: String) -> UUID {
         let id = newID(now)
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        let text = (try? encoder.encode(detail)).map { String(decoding: $0, as: UTF8.self) } ?? "{}"
-        decisions.append(DecisionRecord(id: id, opportunityID: opportunity, kind: kind, policyVersion: policyVersion, actor: actor, detail: text, at: now))
+        decisions.append(DecisionRecord(id: id, opportunityID: opportunity, kind: kind, policyVersion: policyVersion, actor: actor, detail: json, at: now))
         return id
+    }
+
+    mutating func decide(_ kind: String, opportunity: UUID?, actor: String, detail: [String: String]) -> UUID {
+        decide(kind, opportunity: opportunity, actor: actor, json: JSONWriter.object(detail))
+    }
+
+    mutating func decide(_ kind: String, opportunity: UUID?, actor: String, detail: [String: Int]) -> UUID {
+        decide(kind, opportunity: opportunity, actor: actor, json: JSONWriter.object(detail))
+    }
+
+    mutating func decide(_ kind: String, opportunity: UUID?, actor: String, detail: DispatchChoice) -> UUID {
+        decide(kind, opportunity: opportunity, actor: actor, json: detail.json)
     }
 }

@@ -62,7 +62,7 @@ public struct Opportunity: Sendable, Equatable {
         return (locked && exempt.contains(.locked)) || (openOrders > 0 && exempt.contains(.openOrder)) || (paid && exempt.contains(.paid))
     }
 
-    /// The deadlines the scheduler must hold for it (none unless held and not exempt).
+    /// Its pending timers (none unless held and not exempt): warnings not yet given, and both deadlines.
     func deadlines(_ policy: TeamPolicy) -> [(kind: DeadlineKind, due: Date)] {
         guard status == .assigned, !isExempt(policy), let followUpDue, let dealDue else { return [] }
         var out: [(DeadlineKind, Date)] = [(.followUp, followUpDue), (.deal, dealDue)]
@@ -73,6 +73,11 @@ public struct Opportunity: Sendable, Equatable {
         }
         return out
     }
+
+    /// The timer the scheduler holds for it: the earliest pending one. Firing it schedules the next.
+    func nextDeadline(_ policy: TeamPolicy) -> (kind: DeadlineKind, due: Date)? {
+        deadlines(policy).min { ($0.due, $0.kind.order) < ($1.due, $1.kind.order) }
+    }
 }
 
 /// The timers an opportunity can have.
@@ -81,4 +86,14 @@ public enum DeadlineKind: String, Sendable, Codable {
     case followUp = "follow_up"
     case dealWarning = "deal_warning"
     case deal
+
+    /// Warnings before deadlines when due together.
+    var order: Int {
+        switch self {
+        case .followUpWarning: 0
+        case .dealWarning: 1
+        case .followUp: 2
+        case .deal: 3
+        }
+    }
 }

@@ -93,13 +93,16 @@ struct OpportunityRoutes: Sendable {
             let id = try uuidParameter(context)
             let body = try await optionalBody(request)
             let managed = try await access.managedTeams(caller)
-            let view = try await act(id) { unit, _ in
+            let store = self.store
+            let view = try await act(id) { unit, connection in
                 let o = unit.opportunities[id]!
                 guard o.ownerID == caller.employeeID || Self.manages(managed, o.teamID) else { throw DispatchRefusal("not_yours", "you neither hold nor manage it") }
                 try unit.release(id, actor: caller.employeeID, reason: body.reason ?? "released")
                 if unit.policy.team(o.teamID).protection.recycleTo == .redistribute {
                     unit.dispatch(id, actor: caller.employeeID, excluding: [o.ownerID ?? ""], stayInPool: true)
                 }
+                // The holder has room again: their team's queue may move.
+                try store.drainQueues(of: o.teamID, unit: &unit, in: connection)
                 return OpportunityView(unit.opportunities[id]!)
             }
             return jsonResponse(.ok, view)
@@ -116,13 +119,15 @@ struct OpportunityRoutes: Sendable {
                     throw Problem(.unprocessableContent, code: "missing_reason", detail: "a transfer needs a reason")
                 }
                 let managed = try await access.managedTeams(caller)
-                let view = try await act(id, extraTeamsOf: target) { unit, _ in
+                let store = self.store
+                let view = try await act(id, extraTeamsOf: target) { unit, connection in
                     let o = unit.opportunities[id]!
                     guard Self.manages(managed, o.teamID), Self.manages(managed, unit.reps[target]?.teamID ?? "") else {
                         throw DispatchRefusal("outside_subtree", "the opportunity or the rep is outside your org subtree")
                     }
                     try unit.transfer(id, to: target, actor: caller.employeeID, reason: body.reason ?? action,
                                       how: o.status == .assigned ? "transferred" : "assigned")
+                    if o.status == .assigned { try store.drainQueues(of: o.teamID, unit: &unit, in: connection) }
                     return OpportunityView(unit.opportunities[id]!)
                 }
                 return jsonResponse(.ok, view)
@@ -167,6 +172,7 @@ struct OpportunityRoutes: Sendable {
                     throw DispatchRefusal("outside_subtree", "team \(team) is outside your org subtree")
                 }
                 try unit.releaseAll(ids, how: "reassigned", actor: caller.employeeID, reason: body.reason, redistribute: true, to: body.toEmployeeID)
+                for team in extra { try store.drainQueues(of: team, unit: &unit, in: connection) }
                 return ids.count
             }
             return jsonResponse(.ok, ["moved": moved])
@@ -288,7 +294,7 @@ struct DecisionView {
         }
         json = "{\"id\":\(quote(id.lowercasedText)),\"opportunity_id\":\(opportunity.map { quote($0.lowercasedText) } ?? "null"),"
             + "\"kind\":\(quote(kind)),\"policy_version\":\(version),\"actor\":\(quote(actor)),"
-            + "\"created_at\":\(quote(ISO8601DateFormatter().string(from: at))),\"detail\":\(detail)}"
+            + "\"created_at\":\(quote(ISO8601DateFormatter().string(from: at))),\"detail\":\(DecisionDetail.expanded(detail))}"
     }
 }
 

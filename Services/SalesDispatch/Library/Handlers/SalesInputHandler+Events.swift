@@ -38,6 +38,7 @@ extension SalesInputHandler {
             unit.reps[id]?.active = false
             let reassign = policy.team(team).leaver == .reassign
             try unit.releaseAll(held, how: "left", actor: "hr", reason: left.reason.isEmpty ? "employee left" : left.reason, redistribute: reassign)
+            if reassign { try drainQueues(of: team, unit: &unit, in: connection) }
         case .none:
             return .rejected(code: "missing_change", reason: "the event carries no hired, changed or left")
         }
@@ -45,12 +46,8 @@ extension SalesInputHandler {
         return .processed(try events.events(unit.events))
     }
 
-    /// Gives queued opportunities of `team` to reps that now have capacity.
     func drainQueues(of team: String, unit: inout DispatchUnit, in connection: PostgresConnection, limit: Int = 500) throws {
-        let queued = try store.queued(team: team, limit: limit, in: connection)
-        guard !queued.isEmpty else { return }
-        try store.lock(opportunities: queued, extraTeams: [team], into: &unit, in: connection)
-        unit.drainQueue(team: team, queued: queued)
+        try store.drainQueues(of: team, unit: &unit, in: connection, limit: limit)
     }
 
     /// A connected call by the holder is a follow-up: the follow-up deadline moves back.

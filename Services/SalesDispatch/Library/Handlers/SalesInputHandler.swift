@@ -108,14 +108,9 @@ struct SalesInputHandler: BatchHandler {
     func applyDemands(_ demands: [Demand], policy: DispatchPolicy, version: Int, in connection: PostgresConnection) throws -> [[OpportunityChange]] {
         var unit = unit(policy, version)
         let customers = Array(Set(demands.map(\.customerID)))
-        // Read without locks to learn the teams, lock the teams, then lock and re-read the opportunities.
-        var peek = unit
-        try store.loadOpportunities(.openOf(customers: customers), lock: false, into: &peek, in: connection)
-        var teams = Set(peek.opportunities.values.map(\.teamID))
+        var teams: Set<String> = []
         for demand in demands { teams.insert(policy.route(productLine: demand.productLine, channel: demand.channel, region: demand.region).team) }
-        try store.lockTeams(teams, into: &unit, in: connection)
-        try store.loadOpportunities(.openOf(customers: customers), lock: true, into: &unit, in: connection)
-        if unit.opportunities.values.contains(where: { !teams.contains($0.teamID) }) { throw TeamsChangedError() }
+        try store.lockForDemands(teams: teams, customers: customers, into: &unit, in: connection)
         var open: [String: UUID] = [:]
         for o in unit.opportunities.values { open["\(o.customerID.lowercasedText)|\(o.productLine)"] = o.id }
         var perDemand: [[OpportunityChange]] = []

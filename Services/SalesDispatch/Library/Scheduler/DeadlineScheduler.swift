@@ -37,7 +37,7 @@ public final class DeadlineScheduler: Service, Sendable {
         var lastDrain = ContinuousClock.now
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
-                while try await fireDue() == configuration.batchSize {}
+                try await fireAllDue()
                 if ContinuousClock.now - lastDrain > configuration.drainEvery {
                     try await drainAll()
                     lastDrain = .now
@@ -49,33 +49,72 @@ public final class DeadlineScheduler: Service, Sendable {
         }
     }
 
-    /// Fires up to one batch of deadlines due at the clock's now; returns how many fired.
+    /// Fires everything due at the clock's now, including timers that firing schedules already due (a warning's
+    /// deadline that has also passed), then redistributes what was recycled; returns how many fired.
     @discardableResult
-    public func fireDue() async throws -> Int {
+    public func fireAllDue() async throws -> Int {
+        var total = 0
+        var freed: Set<String> = []
+        while true {
+            let (fired, teams) = try await fireDue()
+            total += fired
+            freed.formUnion(teams)
+            if fired == 0 { break }
+        }
+        for team in freed.sorted() { try await drain(team) }
+        return total
+    }
+
+    /// Fires up to one batch of deadlines due at the clock's now, in one transaction: warnings are emitted, and
+    /// recycled opportunities go to the pool — or, to be redistributed, to their team's queue (handed out by
+    /// ``drain(_:)`` right after, the previous owner excluded by the cooldown). Returns how many fired and the
+    /// teams that got capacity back.
+    public func fireDue() async throws -> (fired: Int, freedTeams: Set<String>) {
         let store = runner.store, limit = configuration.batchSize
-        let count = try await runner.run { unit, connection in
+        let result = try await runner.run { unit, connection -> (Int, Set<String>) in
             let due = try connection.query("""
                 DELETE FROM \(identifier: store.schema).deadlines d USING (
-                    SELECT opportunity_id, kind FROM \(identifier: store.schema).deadlines WHERE due_at <= \(unit.now)
+                    SELECT opportunity_id FROM \(identifier: store.schema).deadlines WHERE due_at <= \(unit.now)
                     ORDER BY due_at LIMIT \(limit) FOR UPDATE SKIP LOCKED
-                ) x WHERE d.opportunity_id = x.opportunity_id AND d.kind = x.kind
+                ) x WHERE d.opportunity_id = x.opportunity_id
                 RETURNING d.opportunity_id, d.kind, d.due_at
                 """).map { row -> (UUID, DeadlineKind, Date) in
                 let (id, kind, at) = try row.decode(UUID.self, String.self, Date.self)
                 return (id, DeadlineKind(rawValue: kind) ?? .followUp, at)
             }
-            guard !due.isEmpty else { return 0 }
+            guard !due.isEmpty else { return (0, []) }
             try store.lock(opportunities: Array(Set(due.map(\.0))), into: &unit, in: connection)
+            var freed: Set<String> = []
             for (id, kind, _) in due.sorted(by: { ($0.2, $0.0.uuidString) < ($1.2, $1.0.uuidString) }) {
+                unit.created.insert(id)  // its stored timer is gone already
                 switch kind {
                 case .followUpWarning, .dealWarning: unit.warn(id, deadline: kind)
-                case .followUp, .deal: unit.recycle(id, deadline: kind)
+                case .followUp, .deal:
+                    if let team = unit.opportunities[id]?.teamID { freed.insert(team) }
+                    unit.recycle(id, deadline: kind)
                 }
             }
-            return due.count
+            return (due.count, freed)
         }
-        fired.increment(by: count)
-        return count
+        fired.increment(by: result.0)
+        return (result.0, result.1)
+    }
+
+    /// Hands out `team`'s queue to reps with capacity, a transaction per `batchSize`, until it is empty or
+    /// nobody can take more.
+    public func drain(_ team: String) async throws {
+        let store = runner.store, limit = configuration.batchSize
+        while true {
+            let (placed, left) = try await runner.run { unit, connection -> (Int, Int) in
+                let queued = try store.queued(team: team, limit: limit, in: connection)
+                guard !queued.isEmpty else { return (0, 0) }
+                try store.lock(opportunities: queued, extraTeams: [team], into: &unit, in: connection)
+                unit.drainQueue(team: team, queued: queued)
+                let placed = queued.filter { unit.opportunities[$0]?.status == .assigned }.count
+                return (placed, queued.count - placed)
+            }
+            if placed == 0 || left > 0 { return }
+        }
     }
 
     /// Retries every team's queue.

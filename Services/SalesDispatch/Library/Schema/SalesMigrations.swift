@@ -18,8 +18,6 @@ enum SalesMigrations {
                 id text PRIMARY KEY,
                 name text NOT NULL,
                 org_unit_id text NOT NULL REFERENCES org_units (id),
-                sequence bigint NOT NULL DEFAULT 0,
-                virtual_time double precision NOT NULL DEFAULT 0,
                 updated_at timestamptz NOT NULL DEFAULT now()
             );
             CREATE TABLE reps (
@@ -82,18 +80,18 @@ enum SalesMigrations {
             -- One open opportunity per customer and product line: the guard against holding anything twice.
             CREATE UNIQUE INDEX opportunities_open ON opportunities (customer_id, product_line) WHERE status IN ('queued', 'assigned', 'pool');
             CREATE INDEX opportunities_customer ON opportunities (customer_id);
+            CREATE INDEX opportunities_created ON opportunities (created_at);
             CREATE INDEX opportunities_owner ON opportunities (owner_id) WHERE status = 'assigned';
             CREATE INDEX opportunities_queue ON opportunities (team_id, priority DESC, created_at) WHERE status = 'queued';
             CREATE INDEX opportunities_pool ON opportunities (priority DESC, created_at) WHERE status = 'pool';
+            -- The next timer of each held opportunity (a warning or a deadline); firing one schedules the next.
             CREATE TABLE deadlines (
-                opportunity_id uuid NOT NULL,
+                opportunity_id uuid PRIMARY KEY,
                 kind text NOT NULL,
-                due_at timestamptz NOT NULL,
-                PRIMARY KEY (opportunity_id, kind)
+                due_at timestamptz NOT NULL
             );
             CREATE INDEX deadlines_due ON deadlines (due_at);
             CREATE TABLE ownership (
-                id bigserial PRIMARY KEY,
                 opportunity_id uuid NOT NULL,
                 employee_id text NOT NULL,
                 started_at timestamptz NOT NULL,
@@ -105,18 +103,18 @@ enum SalesMigrations {
             );
             CREATE INDEX ownership_opportunity ON ownership (opportunity_id, started_at);
             CREATE UNIQUE INDEX ownership_one_open ON ownership (opportunity_id) WHERE ended_at IS NULL;
-            CREATE INDEX ownership_employee ON ownership (employee_id, started_at);
             CREATE TABLE decisions (
                 id uuid PRIMARY KEY,
                 opportunity_id uuid,
                 kind text NOT NULL,
                 policy_version integer NOT NULL,
                 actor text NOT NULL,
-                detail jsonb NOT NULL,
+                detail json NOT NULL,
                 created_at timestamptz NOT NULL
             );
             CREATE INDEX decisions_opportunity ON decisions (opportunity_id, created_at);
-            CREATE INDEX decisions_kind_time ON decisions (created_at, kind);
+            -- What a simulation reads back by time (re-inquiries as inputs, recycles to compare).
+            CREATE INDEX decisions_replayed ON decisions (created_at) WHERE kind IN ('reinquired', 'recycled');
             CREATE TABLE follow_ups (
                 id uuid PRIMARY KEY,
                 opportunity_id uuid NOT NULL,
@@ -128,6 +126,7 @@ enum SalesMigrations {
                 next_contact_at timestamptz
             );
             CREATE INDEX follow_ups_opportunity ON follow_ups (opportunity_id, at);
+            CREATE INDEX follow_ups_at ON follow_ups (at);
             CREATE TABLE conversions (
                 order_id text PRIMARY KEY,
                 opportunity_id uuid,
@@ -137,20 +136,11 @@ enum SalesMigrations {
                 credited_to text,
                 occurred_at timestamptz NOT NULL
             );
+            CREATE INDEX conversions_time ON conversions (occurred_at);
             CREATE TABLE customer_aliases (
                 absorbed_id uuid PRIMARY KEY,
                 survivor_id uuid NOT NULL
             );
-            CREATE TABLE dispatch_inputs (
-                seq bigserial PRIMARY KEY,
-                at timestamptz NOT NULL,
-                kind text NOT NULL,
-                opportunity_id uuid NOT NULL,
-                product_line text NOT NULL,
-                channel text NOT NULL,
-                region text NOT NULL
-            );
-            CREATE INDEX dispatch_inputs_at ON dispatch_inputs (at);
             """),
     ]
 }

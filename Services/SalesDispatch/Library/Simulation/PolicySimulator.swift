@@ -66,11 +66,23 @@ struct PolicySimulator: Sendable {
             var rep = try DispatchStore.decodeRep(row)
             // Everyone starts the range level: empty-handed, unpaused, first in rotation.
             rep.holding = 0; rep.newToday = 0; rep.claimsToday = 0; rep.countsDay = ""; rep.lastAssignedSeq = 0; rep.pass = 0; rep.paused = false
-            unit.reps[rep.id] = rep
+            unit.setRep(rep)
         }
+        // The range's inputs: new opportunities, re-inquiries, follow-ups and payments, in time order.
         let inputs = try connection.query("""
-            SELECT at, kind, opportunity_id, product_line, channel, region FROM \(identifier: schema).dispatch_inputs
-            WHERE at >= \(from) AND at < \(to) ORDER BY at, seq LIMIT \(maxInputs + 1)
+            SELECT at, kind, opportunity_id, product_line, channel, region FROM (
+                SELECT created_at AS at, 'demand' AS kind, id AS opportunity_id, product_line, channel, region, 0 AS o
+                FROM \(identifier: schema).opportunities WHERE created_at >= \(from) AND created_at < \(to)
+                UNION ALL
+                SELECT d.created_at, 'demand', d.opportunity_id, o.product_line, coalesce(d.detail ->> 'channel', o.channel), o.region, 1
+                FROM \(identifier: schema).decisions d JOIN \(identifier: schema).opportunities o ON o.id = d.opportunity_id
+                WHERE d.kind = 'reinquired' AND d.created_at >= \(from) AND d.created_at < \(to)
+                UNION ALL
+                SELECT f.at, 'follow_up', f.opportunity_id, '', '', '', 2 FROM \(identifier: schema).follow_ups f WHERE f.at >= \(from) AND f.at < \(to)
+                UNION ALL
+                SELECT c.occurred_at, 'deal', c.opportunity_id, '', '', '', 3 FROM \(identifier: schema).conversions c
+                WHERE c.status = 'paid' AND c.opportunity_id IS NOT NULL AND c.occurred_at >= \(from) AND c.occurred_at < \(to)
+            ) inputs ORDER BY at, o, opportunity_id LIMIT \(maxInputs + 1)
             """).map { row -> DispatchInput in
             let (at, kind, id, line, channel, region) = try row.decode(Date.self, String.self, UUID.self, String.self, String.self, String.self)
             return DispatchInput(kind: kind, opportunityID: id, productLine: line, channel: channel, region: region, at: at)
@@ -149,7 +161,8 @@ struct PolicySimulator: Sendable {
             actual[rep] = n
         }
         let actualRecycles = try connection.query("""
-            SELECT count(*) FROM \(identifier: schema).decisions WHERE created_at >= \(from) AND created_at < \(to) AND kind = 'recycled'
+            SELECT count(*) FROM \(identifier: schema).decisions WHERE kind IN ('reinquired', 'recycled') AND kind = 'recycled'
+              AND created_at >= \(from) AND created_at < \(to)
             """).first!.decode(Int.self)
         let everyone = Set(simulated.keys).union(actual.keys).union(unit.reps.keys).sorted()
         var lines: [SimulationReport.RepLine] = []

@@ -26,7 +26,7 @@ struct DispatchStore: Sendable {
         guard !wanted.isEmpty else { return }
         let ids = PostgresArray(wanted.map { Optional($0) })
         let results = try connection.pipeline([
-            "SELECT id, name, org_unit_id, sequence, virtual_time FROM \(identifier: schema).teams WHERE id = ANY(\(ids)) ORDER BY id FOR UPDATE",
+            "SELECT id, name, org_unit_id FROM \(identifier: schema).teams WHERE id = ANY(\(ids)) ORDER BY id FOR UPDATE",
             """
             SELECT employee_id, name, team_id, role, array_to_string(product_lines, chr(31)), weight, daily_new_cap, max_holding, paused, active,
                    holding, new_today, claims_today, counts_day, last_assigned_seq, pass
@@ -34,13 +34,63 @@ struct DispatchStore: Sendable {
             """,
         ])
         for row in results[0] {
-            let (id, name, unitID, sequence, virtualTime) = try row.decode(String.self, String.self, String.self, Int64.self, Double.self)
-            unit.teams[id] = TeamState(id: id, name: name, orgUnitID: unitID, sequence: sequence, virtualTime: virtualTime)
+            let (id, name, unitID) = try row.decode(String.self, String.self, String.self)
+            unit.teams[id] = TeamState(id: id, name: name, orgUnitID: unitID)
         }
         for row in results[1] {
             let rep = try Self.decodeRep(row)
-            unit.reps[rep.id] = rep
+            unit.setRep(rep)
         }
+        Self.deriveRotation(of: wanted, in: &unit)
+    }
+
+    /// A team's rotation state is not stored: its sequence is the highest of its reps' last assignments, and its
+    /// virtual time the highest stride pass any of its reps was picked at. The team row is only the lock.
+    static func deriveRotation(of teams: [String], in unit: inout DispatchUnit) {
+        for id in teams {
+            guard var team = unit.teams[id] else { continue }
+            for rep in unit.reps.values where rep.teamID == id {
+                team.sequence = max(team.sequence, rep.lastAssignedSeq)
+                if rep.lastAssignedSeq > 0 { team.virtualTime = max(team.virtualTime, rep.pass - 1 / Double(max(rep.weight, 1))) }
+            }
+            unit.teams[id] = team
+        }
+    }
+
+    /// One round trip for a batch of new leads: locks the teams they route to (with their reps), then locks the
+    /// customers' open opportunities. An open opportunity of another team (it moved since) has its team locked after.
+    func lockForDemands(teams teamIDs: Set<String>, customers: [UUID], into unit: inout DispatchUnit, in connection: PostgresConnection) throws {
+        let wanted = teamIDs.subtracting(unit.teams.keys).sorted()
+        let ids = PostgresArray(wanted.map { Optional($0) })
+        let c = PostgresArray(customers.map { Optional($0) })
+        let results = try connection.pipeline([
+            "SELECT id, name, org_unit_id FROM \(identifier: schema).teams WHERE id = ANY(\(ids)) ORDER BY id FOR UPDATE",
+            """
+            SELECT employee_id, name, team_id, role, array_to_string(product_lines, chr(31)), weight, daily_new_cap, max_holding, paused, active,
+                   holding, new_today, claims_today, counts_day, last_assigned_seq, pass
+            FROM \(identifier: schema).reps WHERE team_id = ANY(\(ids))
+            """,
+            """
+            SELECT \(sql: Self.opportunityColumns) FROM \(identifier: schema).opportunities
+            WHERE customer_id = ANY(\(c)) AND status IN ('queued', 'assigned', 'pool') ORDER BY id FOR UPDATE
+            """,
+        ])
+        for row in results[0] {
+            let (id, name, unitID) = try row.decode(String.self, String.self, String.self)
+            unit.teams[id] = TeamState(id: id, name: name, orgUnitID: unitID)
+        }
+        for row in results[1] {
+            let rep = try Self.decodeRep(row)
+            unit.setRep(rep)
+        }
+        Self.deriveRotation(of: wanted, in: &unit)
+        var others: Set<String> = []
+        for row in results[2] {
+            let opportunity = try Self.decodeOpportunity(row)
+            unit.opportunities[opportunity.id] = opportunity
+            if !teamIDs.contains(opportunity.teamID) && !opportunity.teamID.isEmpty { others.insert(opportunity.teamID) }
+        }
+        if !others.isEmpty { try lockTeams(others, into: &unit, in: connection) }
     }
 
     static func decodeRep(_ row: PostgresRow) throws -> RepState {
@@ -106,46 +156,36 @@ struct DispatchStore: Sendable {
         }
     }
 
+    /// Decodes a row of ``opportunityColumns``, by position.
     static func decodeOpportunity(_ row: PostgresRow) throws -> Opportunity {
-        let (id, customer, line, status, team, owner, previous, cooldown, locked, orders, paid, priority) =
-            try row.decode(UUID.self, UUID.self, String.self, String.self, String.self, String?.self, String?.self, Date?.self, Bool.self, Int.self,
-                           Bool.self, Int.self)
-        var o = Opportunity(id: id, customerID: customer, productLine: line, status: Opportunity.Status(rawValue: status) ?? .pool, teamID: team,
-                            channel: try row.decode(column: "channel", as: String.self), region: try row.decode(column: "region", as: String.self),
-                            createdAt: try row.decode(column: "created_at", as: Date.self))
-        o.ownerID = owner
-        o.previousOwnerID = previous
-        o.cooldownUntil = cooldown
-        o.locked = locked
-        o.openOrders = orders
-        o.paid = paid
-        o.priority = priority
-        o.phoneMasked = try row.decode(column: "phone_masked", as: String?.self)
-        o.phoneKey = try row.decode(column: "phone_key", as: String?.self)
-        o.campaignID = try row.decode(column: "campaign_id", as: String?.self)
-        o.assignedAt = try row.decode(column: "assigned_at", as: Date?.self)
-        o.lastFollowUpAt = try row.decode(column: "last_follow_up_at", as: Date?.self)
-        o.followUpDue = try row.decode(column: "follow_up_due", as: Date?.self)
-        o.dealDue = try row.decode(column: "deal_due", as: Date?.self)
-        o.followUpWarned = try row.decode(column: "follow_up_warned", as: Bool.self)
-        o.dealWarned = try row.decode(column: "deal_warned", as: Bool.self)
-        o.mergedInto = try row.decode(column: "merged_into", as: UUID?.self)
-        o.reinquiries = try row.decode(column: "reinquiries", as: Int.self)
+        var o = Opportunity(id: try row.decode(UUID.self, at: 0), customerID: try row.decode(UUID.self, at: 1), productLine: try row.decode(String.self, at: 2),
+                            status: Opportunity.Status(rawValue: try row.decode(String.self, at: 3)) ?? .pool, teamID: try row.decode(String.self, at: 4),
+                            channel: try row.decode(String.self, at: 12), region: try row.decode(String.self, at: 13),
+                            createdAt: try row.decode(Date.self, at: 17))
+        o.ownerID = try row.decode(String?.self, at: 5)
+        o.previousOwnerID = try row.decode(String?.self, at: 6)
+        o.cooldownUntil = try row.decode(Date?.self, at: 7)
+        o.locked = try row.decode(Bool.self, at: 8)
+        o.openOrders = try row.decode(Int.self, at: 9)
+        o.paid = try row.decode(Bool.self, at: 10)
+        o.priority = try row.decode(Int.self, at: 11)
+        o.phoneMasked = try row.decode(String?.self, at: 14)
+        o.phoneKey = try row.decode(String?.self, at: 15)
+        o.campaignID = try row.decode(String?.self, at: 16)
+        o.assignedAt = try row.decode(Date?.self, at: 18)
+        o.lastFollowUpAt = try row.decode(Date?.self, at: 19)
+        o.followUpDue = try row.decode(Date?.self, at: 20)
+        o.dealDue = try row.decode(Date?.self, at: 21)
+        o.followUpWarned = try row.decode(Bool.self, at: 22)
+        o.dealWarned = try row.decode(Bool.self, at: 23)
+        o.mergedInto = try row.decode(UUID?.self, at: 24)
+        o.reinquiries = try row.decode(Int.self, at: 25)
         return o
     }
 
     /// The statements that write `unit` back (teams, reps, opportunities, deadlines, ownership, decisions, inputs).
     func save(_ unit: DispatchUnit) -> [PostgresQuery] {
         var statements: [PostgresQuery] = []
-        let teams = unit.changedTeams.sorted().compactMap { unit.teams[$0] }
-        if !teams.isEmpty {
-            statements.append("""
-                UPDATE \(identifier: schema).teams t SET sequence = u.s, virtual_time = u.v, updated_at = now()
-                FROM unnest(\(PostgresArray(teams.map { Optional($0.id) }))::text[], \(PostgresArray(teams.map { Optional($0.sequence) }))::bigint[],
-                            \(PostgresArray(teams.map { Optional($0.virtualTime) }))::float8[]) AS u(id, s, v)
-                WHERE t.id = u.id
-                """)
-        }
         let reps = unit.changedReps.sorted().compactMap { unit.reps[$0] }
         if !reps.isEmpty {
             statements.append("""
@@ -165,37 +205,40 @@ struct DispatchStore: Sendable {
         }
         let retimed = unit.retimed.sorted().compactMap { unit.opportunities[$0] }
         if !retimed.isEmpty {
-            statements.append("DELETE FROM \(identifier: schema).deadlines WHERE opportunity_id = ANY(\(PostgresArray(retimed.map { Optional($0.id) })))")
-            var rows: [(UUID, String, Date)] = []
+            var next: [(UUID, String, Date)] = []
+            var none: [UUID] = []
             for opportunity in retimed {
-                for deadline in opportunity.deadlines(unit.policy.team(opportunity.teamID)) { rows.append((opportunity.id, deadline.kind.rawValue, deadline.due)) }
+                if let deadline = opportunity.nextDeadline(unit.policy.team(opportunity.teamID)) {
+                    next.append((opportunity.id, deadline.kind.rawValue, deadline.due))
+                } else if !unit.created.contains(opportunity.id) {
+                    none.append(opportunity.id)
+                }
             }
-            if !rows.isEmpty {
+            if !none.isEmpty {
+                statements.append("DELETE FROM \(identifier: schema).deadlines WHERE opportunity_id = ANY(\(PostgresArray(none.map { Optional($0) })))")
+            }
+            if !next.isEmpty {
                 statements.append("""
                     INSERT INTO \(identifier: schema).deadlines (opportunity_id, kind, due_at)
-                    SELECT * FROM unnest(\(PostgresArray(rows.map { Optional($0.0) }))::uuid[], \(PostgresArray(rows.map { Optional($0.1) }))::text[],
-                                         \(PostgresArray(rows.map { Optional($0.2) }))::timestamptz[])
+                    SELECT * FROM unnest(\(PostgresArray(next.map { Optional($0.0) }))::uuid[], \(PostgresArray(next.map { Optional($0.1) }))::text[],
+                                         \(PostgresArray(next.map { Optional($0.2) }))::timestamptz[])
+                    ON CONFLICT (opportunity_id) DO UPDATE SET kind = EXCLUDED.kind, due_at = EXCLUDED.due_at
                     """)
             }
         }
         statements += ownershipStatements(unit.ownership)
         if !unit.decisions.isEmpty {
+            // The JSON details (a kilobyte each with their candidates) travel as one binary blob: a json[] literal
+            // of thousands of them cost more to parse than to store.
             let d = unit.decisions
+            let details = PostgresByteSlices(strings: d.map(\.detail))
             statements.append("""
                 INSERT INTO \(identifier: schema).decisions (id, opportunity_id, kind, policy_version, actor, detail, created_at)
-                SELECT * FROM unnest(\(PostgresArray(d.map { Optional($0.id) }))::uuid[], \(PostgresArray(d.map(\.opportunityID)))::uuid[],
-                                     \(PostgresArray(d.map { Optional($0.kind) }))::text[], \(PostgresArray(d.map { Optional(Int64($0.policyVersion)) }))::int[],
-                                     \(PostgresArray(d.map { Optional($0.actor) }))::text[], \(PostgresArray(d.map { Optional($0.detail) }))::jsonb[],
-                                     \(PostgresArray(d.map { Optional($0.at) }))::timestamptz[])
-                """)
-        }
-        if !unit.inputs.isEmpty {
-            let i = unit.inputs
-            statements.append("""
-                INSERT INTO \(identifier: schema).dispatch_inputs (at, kind, opportunity_id, product_line, channel, region)
-                SELECT * FROM unnest(\(PostgresArray(i.map { Optional($0.at) }))::timestamptz[], \(PostgresArray(i.map { Optional($0.kind) }))::text[],
-                                     \(PostgresArray(i.map { Optional($0.opportunityID) }))::uuid[], \(PostgresArray(i.map { Optional($0.productLine) }))::text[],
-                                     \(PostgresArray(i.map { Optional($0.channel) }))::text[], \(PostgresArray(i.map { Optional($0.region) }))::text[])
+                SELECT i, o, k, v, a, convert_from(substring(\(details.blob)::bytea from doff::int for dlen::int), 'UTF8')::json, c
+                FROM unnest(\(PostgresArray(d.map { Optional($0.id) }))::uuid[], \(PostgresArray(d.map(\.opportunityID)))::uuid[],
+                            \(PostgresArray(d.map { Optional($0.kind) }))::text[], \(PostgresArray(d.map { Optional(Int64($0.policyVersion)) }))::int[],
+                            \(PostgresArray(d.map { Optional($0.actor) }))::text[], \(details.offsets)::int8[], \(details.lengths)::int8[],
+                            \(PostgresArray(d.map { Optional($0.at) }))::timestamptz[]) AS u(i, o, k, v, a, doff, dlen, c)
                 """)
         }
         return statements
@@ -271,11 +314,20 @@ struct DispatchStore: Sendable {
     func history(of id: UUID, in connection: PostgresConnection) throws -> [OwnershipInterval] {
         try connection.query("""
             SELECT employee_id, started_at, ended_at, opened_how, closed_how FROM \(identifier: schema).ownership
-            WHERE opportunity_id = \(id) ORDER BY started_at, id
+            WHERE opportunity_id = \(id) ORDER BY started_at, ended_at NULLS LAST
             """).map { row in
             let (employee, from, to, opened, closed) = try row.decode(String.self, Date.self, Date?.self, String.self, String?.self)
             return OwnershipInterval(employeeID: employee, from: from, to: to, openedHow: opened, closedHow: closed)
         }
+    }
+
+    /// Gives queued opportunities of `team` to reps that now have capacity (after a release, a resume, a hire, a
+    /// recycle, a new day), highest priority then oldest first, until one cannot be placed.
+    func drainQueues(of team: String, unit: inout DispatchUnit, in connection: PostgresConnection, limit: Int = 500) throws {
+        let queued = try queued(team: team, limit: limit, in: connection)
+        guard !queued.isEmpty else { return }
+        try lock(opportunities: queued, extraTeams: [team], into: &unit, in: connection)
+        unit.drainQueue(team: team, queued: queued)
     }
 
     /// Queued opportunities of `team`, highest priority then oldest first.

@@ -73,7 +73,7 @@ struct OrgStore: Sendable {
             FROM \(identifier: schema).reps WHERE employee_id = \(id)
             """) {
             let rep = try DispatchStore.decodeRep(row)
-            unit.reps[rep.id] = rep
+            unit.setRep(rep)
         }
     }
 
