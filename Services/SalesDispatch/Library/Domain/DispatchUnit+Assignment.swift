@@ -34,7 +34,8 @@ extension DispatchUnit {
         opportunity.phoneKey = demand.phoneKey
         opportunity.campaignID = demand.campaignID
         touch(opportunity)
-        created.insert(opportunity.id)
+        untimed.insert(opportunity.id)
+        inserted.insert(opportunity.id)
         dispatch(opportunity.id, actor: "system", announceQueued: true, route: (route.rule, demand.subject))
         return opportunity.id
     }
@@ -85,6 +86,7 @@ extension DispatchUnit {
         guard var opportunity = opportunities[id], var team = teams[reps[repID]?.teamID ?? ""] else { return }
         let teamPolicy = policy.team(team.id)
         DispatchEngine.apply(pick: repID, reps: &reps, team: &team, policy: teamPolicy, now: now, claimed: claimed, day: clock(of: team.id).day)
+        holdingDelta[repID, default: 0] += 1
         teams[team.id] = team
         changedTeams.insert(team.id)
         changedReps.insert(repID)
@@ -108,8 +110,8 @@ extension DispatchUnit {
         if var rep = reps[owner] {
             rep.holding = max(0, rep.holding - 1)
             reps[owner] = rep
-            changedReps.insert(owner)
         }
+        holdingDelta[owner, default: 0] -= 1
         ownership.append(OwnershipChange(opportunityID: id, employeeID: owner, at: now, how: how, decisionID: decision, opens: false))
         opportunity.previousOwnerID = owner
         opportunity.ownerID = nil

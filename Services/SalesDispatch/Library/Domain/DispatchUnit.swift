@@ -62,8 +62,13 @@ public struct DispatchUnit: Sendable {
     public var changedOpportunities: Set<UUID> = []
     /// Opportunities whose deadlines must be rewritten (changed ones whose timers may differ).
     public var retimed: Set<UUID> = []
-    /// Opportunities created in this unit (no stored timer to replace).
-    public var created: Set<UUID> = []
+    /// Opportunities without a stored timer to replace (created here, or whose timer just fired).
+    public var untimed: Set<UUID> = []
+    /// Opportunities created in this unit (inserted, not updated).
+    public var inserted: Set<UUID> = []
+    /// Net change of each rep's holding in this unit. Holdings are written as deltas, so paths that only free
+    /// capacity (a deadline firing) need no team lock: a concurrent decision can only see a holding too high.
+    public var holdingDelta: [String: Int] = [:]
     public var decisions: [DecisionRecord] = []
     public var ownership: [OwnershipChange] = []
     public var events: [OpportunityChange] = []

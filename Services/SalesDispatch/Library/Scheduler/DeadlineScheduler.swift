@@ -60,6 +60,14 @@ public final class DeadlineScheduler: Service, Sendable {
             total += fired
             freed.formUnion(teams)
             if fired == 0 { break }
+            if fired == configuration.batchSize {
+                // More is due: two transactions at once (SKIP LOCKED gives each its own rows; no team locks).
+                async let first = fireDue()
+                async let second = fireDue()
+                let (a, b) = try await (first, second)
+                total += a.fired + b.fired
+                freed.formUnion(a.freedTeams.union(b.freedTeams))
+            }
         }
         for team in freed.sorted() { try await drain(team) }
         return total
@@ -83,10 +91,11 @@ public final class DeadlineScheduler: Service, Sendable {
                 return (id, DeadlineKind(rawValue: kind) ?? .followUp, at)
             }
             guard !due.isEmpty else { return (0, []) }
-            try store.lock(opportunities: Array(Set(due.map(\.0))), into: &unit, in: connection)
+            // Firing only frees capacity (holdings are written as deltas): the opportunities are locked, not their teams.
+            try store.loadOpportunities(.ids(Array(Set(due.map(\.0)))), lock: true, into: &unit, in: connection)
             var freed: Set<String> = []
             for (id, kind, _) in due.sorted(by: { ($0.2, $0.0.uuidString) < ($1.2, $1.0.uuidString) }) {
-                unit.created.insert(id)  // its stored timer is gone already
+                unit.untimed.insert(id)  // its stored timer is gone already
                 switch kind {
                 case .followUpWarning, .dealWarning: unit.warn(id, deadline: kind)
                 case .followUp, .deal:

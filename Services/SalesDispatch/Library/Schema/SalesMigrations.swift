@@ -100,9 +100,8 @@ enum SalesMigrations {
                 closed_how text,
                 opened_decision uuid,
                 closed_decision uuid
-            );
+            ) WITH (fillfactor = 80);
             CREATE INDEX ownership_opportunity ON ownership (opportunity_id, started_at);
-            CREATE UNIQUE INDEX ownership_one_open ON ownership (opportunity_id) WHERE ended_at IS NULL;
             CREATE TABLE decisions (
                 id uuid PRIMARY KEY,
                 opportunity_id uuid,

@@ -186,23 +186,31 @@ struct DispatchStore: Sendable {
     /// The statements that write `unit` back (teams, reps, opportunities, deadlines, ownership, decisions, inputs).
     func save(_ unit: DispatchUnit) -> [PostgresQuery] {
         var statements: [PostgresQuery] = []
+        // Reps: rotation and daily counts as decided under the team lock (absolute), holdings as deltas.
         let reps = unit.changedReps.sorted().compactMap { unit.reps[$0] }
-        if !reps.isEmpty {
+        let deltaOnly = unit.holdingDelta.keys.filter { !unit.changedReps.contains($0) && unit.holdingDelta[$0] != 0 }.sorted()
+        if !reps.isEmpty || !deltaOnly.isEmpty {
+            let ids = reps.map(\.id) + deltaOnly
+            func absolute<T: PostgresArrayElement>(_ value: (RepState) -> T) -> PostgresArray<T> {
+                PostgresArray(reps.map { Optional(value($0)) } + deltaOnly.map { _ in nil })
+            }
             statements.append("""
-                UPDATE \(identifier: schema).reps r SET holding = u.h, new_today = u.n, claims_today = u.c, counts_day = u.d,
-                    last_assigned_seq = u.s, pass = u.p, paused = u.paused, active = u.active, updated_at = now()
-                FROM unnest(\(PostgresArray(reps.map { Optional($0.id) }))::text[], \(PostgresArray(reps.map { Optional(Int64($0.holding)) }))::int[],
-                            \(PostgresArray(reps.map { Optional(Int64($0.newToday)) }))::int[], \(PostgresArray(reps.map { Optional(Int64($0.claimsToday)) }))::int[],
-                            \(PostgresArray(reps.map { Optional($0.countsDay) }))::text[], \(PostgresArray(reps.map { Optional($0.lastAssignedSeq) }))::bigint[],
-                            \(PostgresArray(reps.map { Optional($0.pass) }))::float8[], \(PostgresArray(reps.map { Optional($0.paused) }))::boolean[],
-                            \(PostgresArray(reps.map { Optional($0.active) }))::boolean[]) AS u(id, h, n, c, d, s, p, paused, active)
+                UPDATE \(identifier: schema).reps r SET holding = greatest(0, r.holding + u.dh), new_today = coalesce(u.n, r.new_today),
+                    claims_today = coalesce(u.c, r.claims_today), counts_day = coalesce(u.d, r.counts_day),
+                    last_assigned_seq = coalesce(u.s, r.last_assigned_seq), pass = coalesce(u.p, r.pass), paused = coalesce(u.paused, r.paused),
+                    active = coalesce(u.active, r.active), updated_at = now()
+                FROM unnest(\(PostgresArray(ids.map { Optional($0) }))::text[], \(PostgresArray(ids.map { Optional(Int64(unit.holdingDelta[$0] ?? 0)) }))::int[],
+                            \(absolute { Int64($0.newToday) })::int[], \(absolute { Int64($0.claimsToday) })::int[], \(absolute(\.countsDay))::text[],
+                            \(absolute(\.lastAssignedSeq))::bigint[], \(absolute(\.pass))::float8[], \(absolute(\.paused))::boolean[],
+                            \(absolute(\.active))::boolean[]) AS u(id, dh, n, c, d, s, p, paused, active)
                 WHERE r.employee_id = u.id
                 """)
         }
         let opportunities = unit.changedOpportunities.sorted().compactMap { unit.opportunities[$0] }
-        if !opportunities.isEmpty {
-            statements.append(upsert(opportunities))
-        }
+        let fresh = opportunities.filter { unit.inserted.contains($0.id) }
+        let existing = opportunities.filter { !unit.inserted.contains($0.id) }
+        if !fresh.isEmpty { statements.append(upsert(fresh)) }
+        if !existing.isEmpty { statements.append(update(existing)) }
         let retimed = unit.retimed.sorted().compactMap { unit.opportunities[$0] }
         if !retimed.isEmpty {
             var next: [(UUID, String, Date)] = []
@@ -210,7 +218,7 @@ struct DispatchStore: Sendable {
             for opportunity in retimed {
                 if let deadline = opportunity.nextDeadline(unit.policy.team(opportunity.teamID)) {
                     next.append((opportunity.id, deadline.kind.rawValue, deadline.due))
-                } else if !unit.created.contains(opportunity.id) {
+                } else if !unit.untimed.contains(opportunity.id) {
                     none.append(opportunity.id)
                 }
             }
@@ -268,6 +276,31 @@ struct DispatchStore: Sendable {
             last_follow_up_at = EXCLUDED.last_follow_up_at, follow_up_due = EXCLUDED.follow_up_due, deal_due = EXCLUDED.deal_due,
             follow_up_warned = EXCLUDED.follow_up_warned, deal_warned = EXCLUDED.deal_warned, merged_into = EXCLUDED.merged_into,
             reinquiries = EXCLUDED.reinquiries, updated_at = now()
+        """
+    }
+
+    /// Updates opportunities that exist (a plain UPDATE: no speculative insertion into the unique indexes).
+    private func update(_ o: [Opportunity]) -> PostgresQuery {
+        """
+        UPDATE \(identifier: schema).opportunities t SET customer_id = u.customer_id, status = u.status, team_id = u.team_id, owner_id = u.owner_id,
+            previous_owner_id = u.previous_owner_id, cooldown_until = u.cooldown_until, locked = u.locked, open_orders = u.open_orders, paid = u.paid,
+            priority = u.priority, region = u.region, phone_masked = u.phone_masked, phone_key = u.phone_key, assigned_at = u.assigned_at,
+            last_follow_up_at = u.last_follow_up_at, follow_up_due = u.follow_up_due, deal_due = u.deal_due, follow_up_warned = u.follow_up_warned,
+            deal_warned = u.deal_warned, merged_into = u.merged_into, reinquiries = u.reinquiries, updated_at = now()
+        FROM unnest(
+            \(PostgresArray(o.map { Optional($0.id) }))::uuid[], \(PostgresArray(o.map { Optional($0.customerID) }))::uuid[],
+            \(PostgresArray(o.map { Optional($0.status.rawValue) }))::text[], \(PostgresArray(o.map { Optional($0.teamID) }))::text[],
+            \(PostgresArray(o.map(\.ownerID)))::text[], \(PostgresArray(o.map(\.previousOwnerID)))::text[], \(PostgresArray(o.map(\.cooldownUntil)))::timestamptz[],
+            \(PostgresArray(o.map { Optional($0.locked) }))::boolean[], \(PostgresArray(o.map { Optional(Int64($0.openOrders)) }))::int[],
+            \(PostgresArray(o.map { Optional($0.paid) }))::boolean[], \(PostgresArray(o.map { Optional(Int64($0.priority)) }))::int[],
+            \(PostgresArray(o.map { Optional($0.region) }))::text[], \(PostgresArray(o.map(\.phoneMasked)))::text[], \(PostgresArray(o.map(\.phoneKey)))::text[],
+            \(PostgresArray(o.map(\.assignedAt)))::timestamptz[], \(PostgresArray(o.map(\.lastFollowUpAt)))::timestamptz[],
+            \(PostgresArray(o.map(\.followUpDue)))::timestamptz[], \(PostgresArray(o.map(\.dealDue)))::timestamptz[],
+            \(PostgresArray(o.map { Optional($0.followUpWarned) }))::boolean[], \(PostgresArray(o.map { Optional($0.dealWarned) }))::boolean[],
+            \(PostgresArray(o.map(\.mergedInto)))::uuid[], \(PostgresArray(o.map { Optional(Int64($0.reinquiries)) }))::int[])
+            AS u(id, customer_id, status, team_id, owner_id, previous_owner_id, cooldown_until, locked, open_orders, paid, priority, region,
+                 phone_masked, phone_key, assigned_at, last_follow_up_at, follow_up_due, deal_due, follow_up_warned, deal_warned, merged_into, reinquiries)
+        WHERE t.id = u.id
         """
     }
 
