@@ -41,7 +41,7 @@ struct DispatchBench: AsyncParsableCommand {
 
     func run() async throws {
         let service = try BenchService(service: "sales-dispatch", port: port, extra: [
-            "FUNNEL_JWT_SECRET": Self.secret, "FUNNEL_DISPATCH_TICK_MS": "50", "FUNNEL_DISPATCH_DEADLINE_BATCH": "5000",
+            "FUNNEL_JWT_SECRET": Self.secret, "FUNNEL_DISPATCH_TICK_MS": "50", "FUNNEL_DISPATCH_DEADLINE_BATCH": "2500",
             "FUNNEL_KAFKA_PROPERTIES": "fetch.wait.max.ms=\(fetchWaitMS)",
         ], topics: [("identity.customers.v1", 32), ("hr.employees.v1", 2), ("callcenter.calls.v1", 4), ("sales.conversions.v1", 4),
                     ("sales.opportunities.v1", 32), ("dlq.sales-dispatch.v1", 2)])
