@@ -12,6 +12,9 @@ cleanup() { deploy/local/devbroker.sh stop "$run"; deploy/local/postgres.sh stop
 trap cleanup EXIT
 cleanup
 deploy/local/postgres.sh start "$run/pg" 55434 || exit 1
+# Schemas of earlier runs would keep autovacuum and checkpoints busy during this one: start from an empty database.
+psql -h 127.0.0.1 -p 55434 -U funnel -d funnel -Atqc "SELECT string_agg(format('DROP SCHEMA %I CASCADE', nspname), '; ') FROM pg_namespace WHERE nspname LIKE 'bench\_%'" \
+  | { read -r drop; [ -n "$drop" ] && psql -h 127.0.0.1 -p 55434 -U funnel -d funnel -qc "$drop; CHECKPOINT" >/dev/null; true; }
 deploy/local/devbroker.sh start "$bin/devbroker" "$run" 127.0.0.1:19094 127.0.0.1:19194 || exit 1
 export FUNNEL_TEST_POSTGRES_URL="postgresql://funnel@127.0.0.1:55434/funnel" FUNNEL_TEST_KAFKA_BOOTSTRAP="127.0.0.1:19094"
 export FUNNEL_TEST_BROKER_CONTROL="127.0.0.1:19194" FUNNEL_TEST_BIN_DIR="$bin"
