@@ -54,6 +54,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
         .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
+        .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.2"),
     ],
     targets: [
         // C libraries from Debian, reached through module maps.
@@ -137,7 +138,8 @@ let package = Package(
                            .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: swiftSettings
         ),
-    ] + service("MarketingIntake", executable: "marketing-intake")
+    ] + service("MarketingIntake", executable: "marketing-intake", dependencies: [.product(name: "CSV", package: "CSV.swift"),
+                                                                          .product(name: "SwiftProtobuf", package: "swift-protobuf")])
       + service("IdentityMerge", executable: "identity-merge", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")])
       + service("SalesDispatch", executable: "sales-dispatch", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf"), lifecycle, metrics])
 )

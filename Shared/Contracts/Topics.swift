@@ -18,6 +18,8 @@ public struct Topic<Event: SwiftProtobuf.Message>: Sendable, Hashable, CustomStr
 public enum Topics {
     /// Input: leads pushed by marketing's own tools. Key: platform lead id.
     public static let campaignLeads = Topic<Funnel_Marketing_V1_CampaignLead>("marketing.campaign-leads.v1", eventType: "funnel.marketing.campaign-lead.v1")
+    /// Input: campaign spend per channel, campaign and day. Key: `<channel>/<campaign_id>/<day>`.
+    public static let campaignCosts = Topic<Funnel_Marketing_V1_CampaignCost>("marketing.campaign-costs.v1", eventType: "funnel.marketing.campaign-cost.v1")
     /// Validated leads from marketing-intake and online-chat. Key: identity key.
     public static let leadsCaptured = Topic<Funnel_Leads_V1_LeadCaptured>("leads.captured.v1", eventType: "funnel.leads.captured.v1")
     /// Input: users registering in the main business system. Key: user id.

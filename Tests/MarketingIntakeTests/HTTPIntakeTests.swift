@@ -54,8 +54,8 @@ struct HTTPIntakeTests {
         #expect(first == .accepted && second == .ok)
         #expect(secondJSON["status"] as? String == "duplicate")
         #expect(firstJSON["lead_id"] as? String == secondJSON["lead_id"] as? String)
-        // A lead without a platform id is always new.
-        let (third, _) = try await intake.postLead(#"{"phone": "+86 139 1234 5678"}"#, key: source.key)
+        // A lead without a platform id is new (the same phone within the flood window would be a flood duplicate).
+        let (third, _) = try await intake.postLead(#"{"phone": "+86 139 1234 5679"}"#, key: source.key)
         #expect(third == .accepted)
         let events = try await intake.readOutput(atLeast: 2, settle: .seconds(1))
         #expect(events.count == 2)

@@ -22,9 +22,17 @@ final class IntakeHarness: Sendable {
 
     static let adminToken = "test-admin-token-123"
 
-    static func start(maxRetries: Int = 1) async throws -> IntakeHarness {
+    /// Limits high enough for tests that post many leads from one address; rate-limit tests pass their own.
+    static var roomyConfiguration: IntakeConfiguration {
+        var configuration = IntakeConfiguration()
+        configuration.ipRate = 10_000
+        configuration.sourceRate = 10_000
+        return configuration
+    }
+
+    static func start(maxRetries: Int = 1, configuration: IntakeConfiguration = roomyConfiguration) async throws -> IntakeHarness {
         let prefix = TestEnvironment.uniqueName("mi") + "."
-        for (topic, partitions) in [("marketing.campaign-leads.v1", 4), ("leads.captured.v1", 4), ("dlq.marketing-intake.v1", 2)] {
+        for (topic, partitions) in [("marketing.campaign-leads.v1", 4), ("marketing.campaign-costs.v1", 2), ("leads.captured.v1", 4), ("dlq.marketing-intake.v1", 2)] {
             try BrokerControl().send("create-topic \(prefix)\(topic) \(partitions)")
         }
         let settings = try IntakeService.settings(environment: [
@@ -41,7 +49,7 @@ final class IntakeHarness: Sendable {
         ])
         let runtime = try await ServiceRuntime.prepare(settings: settings, migrations: IntakeService.migrations,
                                                        registry: PrometheusCollectorRegistry(), logger: TestEnvironment.logger("intake"))
-        let components = try IntakeService.Components(runtime: runtime)
+        let components = try IntakeService.Components(runtime: runtime, configuration: configuration)
         let portBox = LockedBox<Int?>(nil)
         let stopper = ServiceStopper()
         let task = Task { try await components.run(onServerRunning: { port in portBox.withLock { $0 = port } }, signals: false, stopper: stopper) }
@@ -88,16 +96,28 @@ final class IntakeHarness: Sendable {
         return (id, name, key)
     }
 
+    /// Waits until `/health/ready` answers 200 (the consumers joined their group).
+    func waitReady() async throws {
+        let deadline = ContinuousClock.now + .seconds(30)
+        while ContinuousClock.now < deadline {
+            if try await request(.get, "/health/ready").0 == .ok { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw ChildProcessError(description: "intake did not become ready")
+    }
+
+    var admin: HTTPFields { [.authorization: "Bearer \(Self.adminToken)"] }
+
     func postLead(_ body: String, key: String) async throws -> (HTTPResponse.Status, [String: Any]) {
         let (status, json, _) = try await request(.post, "/v1/leads", body: body, headers: [.authorization: "Bearer \(key)"])
         return (status, json)
     }
 
-    /// Produces raw records to the intake's input topic.
-    func pushToTopic(_ payloads: [(value: [UInt8], headers: [KafkaHeader])]) async throws {
+    /// Produces raw records to the intake's input topic (or `topic`, a suite name).
+    func pushToTopic(_ payloads: [(value: [UInt8], headers: [KafkaHeader])], topic: String = "marketing.campaign-leads.v1") async throws {
         let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: TestEnvironment.kafkaClient("marketing")), logger: TestEnvironment.logger())
         let results = try await producer.sendBatch(payloads.enumerated().map { i, p in
-            KafkaOutgoingMessage(topic: prefix + "marketing.campaign-leads.v1", key: Array("k\(i)".utf8), value: p.value, headers: p.headers)
+            KafkaOutgoingMessage(topic: prefix + topic, key: Array("k\(i)".utf8), value: p.value, headers: p.headers)
         })
         await producer.shutdown()
         for result in results { _ = try result.get() }

@@ -22,12 +22,13 @@ public struct IntakeCommand: AsyncParsableCommand {
 
         func run() async throws {
             let settings = try IntakeService.settings()
+            let configuration = try IntakeConfiguration.fromEnvironment()
             ServiceLogging.bootstrap(format: settings.logFormat, level: settings.logLevel)
             let registry = PrometheusCollectorRegistry()
             ServiceMetrics.bootstrap(registry)
             let logger = Logger(label: IntakeService.name)
             let runtime = try await ServiceRuntime.prepare(settings: settings, migrations: IntakeService.migrations, registry: registry, logger: logger)
-            let components = try IntakeService.Components(runtime: runtime)
+            let components = try IntakeService.Components(runtime: runtime, configuration: configuration)
             try await components.run { port in
                 logger.info("marketing-intake listening", metadata: ["port": "\(port)", "schema": "\(settings.schema)"])
             }
@@ -74,7 +75,7 @@ public struct IntakeCommand: AsyncParsableCommand {
     struct Config: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List the FUNNEL_* settings with their defaults.")
         func run() {
-            for item in ServiceSettings.documentation { print("\(item.name)\t\(item.defaultValue)\t\(item.meaning)") }
+            for item in ServiceSettings.documentation + IntakeConfiguration.documentation { print("\(item.name)\t\(item.defaultValue)\t\(item.meaning)") }
         }
     }
 }

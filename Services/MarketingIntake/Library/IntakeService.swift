@@ -21,24 +21,41 @@ public enum IntakeService {
     /// Everything the process runs, built on a prepared runtime.
     public struct Components {
         public let runtime: ServiceRuntime
-        public let router: Router<BasicRequestContext>
+        public let router: Router<ClientRequestContext>
         public let consumers: [ConsumeLoop]
 
-        public init(runtime: ServiceRuntime) throws {
+        public init(runtime: ServiceRuntime, configuration: IntakeConfiguration = IntakeConfiguration()) throws {
             self.runtime = runtime
             let settings = runtime.settings
-            let validator = LeadValidator(keyer: settings.makeKeyer(), cipher: try settings.makeCipher(), defaultRegion: settings.phoneDefaultRegion)
-            let store = LeadStore(schema: settings.schema, service: settings.serviceName, outputTopic: settings.topic(Topics.leadsCaptured.name))
-            let router = Router(context: BasicRequestContext.self)
+            let cipher = try settings.makeCipher()
+            let validator = LeadValidator(keyer: settings.makeKeyer(), cipher: cipher, defaultRegion: settings.phoneDefaultRegion)
+            var store = LeadStore(schema: settings.schema, service: settings.serviceName, outputTopic: settings.topic(Topics.leadsCaptured.name))
+            store.floodWindow = configuration.floodWindow
+            let writer = LeadWriter(validator: validator, store: store, schema: settings.schema, service: settings.serviceName,
+                                    deadLetterTopic: settings.topic(Topics.deadLetter(service: settings.serviceName)))
+            let limits = IntakeLimits(configuration)
+            let webhooks = WebhookStore(schema: settings.schema, cipher: cipher)
+            let costs = CostStore(schema: settings.schema)
+            let costValidator = CostValidator(currency: configuration.currency)
+            let router = Router(context: ClientRequestContext.self)
             router.add(middleware: ProblemMiddleware())
-            LeadRoutes(postgres: runtime.postgres, validator: validator, store: store, schema: settings.schema,
-                       maxBodyBytes: settings.httpMaxBodyBytes, relay: runtime.relay).add(to: router)
+            LeadRoutes(postgres: runtime.postgres, writer: writer, schema: settings.schema, maxBodyBytes: settings.httpMaxBodyBytes,
+                       relay: runtime.relay, limits: limits).add(to: router)
+            WebhookRoutes(postgres: runtime.postgres, writer: writer, webhooks: webhooks, maxBodyBytes: settings.httpMaxBodyBytes,
+                          relay: runtime.relay, limits: limits, tolerance: configuration.webhookTolerance).add(to: router)
             AdminRoutes(sources: SourceStore(schema: settings.schema, postgres: runtime.postgres), adminToken: settings.adminToken,
                         maxBodyBytes: settings.httpMaxBodyBytes).add(to: router)
+            WebhookAdminRoutes(postgres: runtime.postgres, webhooks: webhooks, adminToken: settings.adminToken,
+                               maxBodyBytes: settings.httpMaxBodyBytes).add(to: router)
+            CostRoutes(postgres: runtime.postgres, store: costs, validator: costValidator, adminToken: settings.adminToken,
+                       maxBodyBytes: settings.httpMaxBodyBytes, timeZone: configuration.statsTimeZone, currency: configuration.currency).add(to: router)
+            OpenAPIRoute.add(to: router)
             self.router = router
             self.consumers = runtime.consumeLoops(
-                topics: [Topics.campaignLeads.name],
-                handler: CampaignLeadHandler(validator: validator, store: store, schema: settings.schema)
+                topics: [Topics.campaignLeads.name, Topics.campaignCosts.name],
+                handler: IntakeInputHandler(leadsTopic: settings.topic(Topics.campaignLeads.name),
+                                            leads: CampaignLeadHandler(validator: validator, store: store, schema: settings.schema),
+                                            costs: CampaignCostHandler(validator: costValidator, store: costs))
             )
         }
 

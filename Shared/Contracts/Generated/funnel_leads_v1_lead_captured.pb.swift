@@ -49,6 +49,9 @@ public nonisolated struct Funnel_Leads_V1_Attribution: Sendable {
 
   public var referrerURL: String = String()
 
+  /// The ad platform's click id (Google's gclid, ByteDance's clickid), for offline conversion upload.
+  public var clickID: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -233,7 +236,7 @@ fileprivate nonisolated let _protobuf_package = "funnel.leads.v1"
 
 nonisolated extension Funnel_Leads_V1_Attribution: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Attribution"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}channel\0\u{3}campaign_id\0\u{3}ad_group_id\0\u{3}ad_id\0\u{1}keyword\0\u{1}utm\0\u{3}landing_url\0\u{3}referrer_url\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}channel\0\u{3}campaign_id\0\u{3}ad_group_id\0\u{3}ad_id\0\u{1}keyword\0\u{1}utm\0\u{3}landing_url\0\u{3}referrer_url\0\u{3}click_id\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -249,6 +252,7 @@ nonisolated extension Funnel_Leads_V1_Attribution: SwiftProtobuf.Message, SwiftP
       case 6: try { try decoder.decodeSingularMessageField(value: &self._utm) }()
       case 7: try { try decoder.decodeSingularStringField(value: &self.landingURL) }()
       case 8: try { try decoder.decodeSingularStringField(value: &self.referrerURL) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.clickID) }()
       default: break
       }
     }
@@ -283,6 +287,9 @@ nonisolated extension Funnel_Leads_V1_Attribution: SwiftProtobuf.Message, SwiftP
     if !self.referrerURL.isEmpty {
       try visitor.visitSingularStringField(value: self.referrerURL, fieldNumber: 8)
     }
+    if !self.clickID.isEmpty {
+      try visitor.visitSingularStringField(value: self.clickID, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -295,6 +302,7 @@ nonisolated extension Funnel_Leads_V1_Attribution: SwiftProtobuf.Message, SwiftP
     if lhs._utm != rhs._utm {return false}
     if lhs.landingURL != rhs.landingURL {return false}
     if lhs.referrerURL != rhs.referrerURL {return false}
+    if lhs.clickID != rhs.clickID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -151,6 +151,12 @@ public nonisolated struct Funnel_Marketing_V1_CampaignLead: @unchecked Sendable 
   /// Clears the value of `occurredAt`. Subsequent reads from it will return its default value.
   public mutating func clearOccurredAt() {_uniqueStorage()._occurredAt = nil}
 
+  /// The ad platform's click id (Google's gclid, ByteDance's clickid).
+  public var clickID: String {
+    get {_storage._clickID}
+    set {_uniqueStorage()._clickID = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -214,7 +220,7 @@ nonisolated extension Funnel_Marketing_V1_Utm: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Funnel_Marketing_V1_CampaignLead: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CampaignLead"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}source\0\u{1}channel\0\u{3}platform_lead_id\0\u{3}campaign_id\0\u{3}ad_group_id\0\u{3}ad_id\0\u{1}keyword\0\u{1}utm\0\u{3}landing_url\0\u{3}referrer_url\0\u{1}name\0\u{1}phone\0\u{1}email\0\u{1}wechat\0\u{3}course_interest\0\u{1}note\0\u{3}is_test\0\u{3}occurred_at\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}source\0\u{1}channel\0\u{3}platform_lead_id\0\u{3}campaign_id\0\u{3}ad_group_id\0\u{3}ad_id\0\u{1}keyword\0\u{1}utm\0\u{3}landing_url\0\u{3}referrer_url\0\u{1}name\0\u{1}phone\0\u{1}email\0\u{1}wechat\0\u{3}course_interest\0\u{1}note\0\u{3}is_test\0\u{3}occurred_at\0\u{3}click_id\0")
 
   fileprivate class _StorageClass {
     var _source: String = String()
@@ -235,6 +241,7 @@ nonisolated extension Funnel_Marketing_V1_CampaignLead: SwiftProtobuf.Message, S
     var _note: String = String()
     var _isTest: Bool = false
     var _occurredAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
+    var _clickID: String = String()
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -263,6 +270,7 @@ nonisolated extension Funnel_Marketing_V1_CampaignLead: SwiftProtobuf.Message, S
       _note = source._note
       _isTest = source._isTest
       _occurredAt = source._occurredAt
+      _clickID = source._clickID
     }
   }
 
@@ -299,6 +307,7 @@ nonisolated extension Funnel_Marketing_V1_CampaignLead: SwiftProtobuf.Message, S
         case 16: try { try decoder.decodeSingularStringField(value: &_storage._note) }()
         case 17: try { try decoder.decodeSingularBoolField(value: &_storage._isTest) }()
         case 18: try { try decoder.decodeSingularMessageField(value: &_storage._occurredAt) }()
+        case 19: try { try decoder.decodeSingularStringField(value: &_storage._clickID) }()
         default: break
         }
       }
@@ -365,6 +374,9 @@ nonisolated extension Funnel_Marketing_V1_CampaignLead: SwiftProtobuf.Message, S
       try { if let v = _storage._occurredAt {
         try visitor.visitSingularMessageField(value: v, fieldNumber: 18)
       } }()
+      if !_storage._clickID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._clickID, fieldNumber: 19)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -392,6 +404,7 @@ nonisolated extension Funnel_Marketing_V1_CampaignLead: SwiftProtobuf.Message, S
         if _storage._note != rhs_storage._note {return false}
         if _storage._isTest != rhs_storage._isTest {return false}
         if _storage._occurredAt != rhs_storage._occurredAt {return false}
+        if _storage._clickID != rhs_storage._clickID {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -71,7 +71,8 @@ public struct ServiceRuntime: Sendable {
     }
 
     /// The HTTP application on the configured address, with problem+json errors and the operational routes.
-    public func application(router: Router<BasicRequestContext>, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+    public func application<Context: RequestContext>(router: Router<Context>, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in })
+        -> some ApplicationProtocol where Context.Source == ApplicationRequestContextSource {
         OperationalRoutes.add(to: router, health: health, registry: registry)
         return Application(
             router: router,

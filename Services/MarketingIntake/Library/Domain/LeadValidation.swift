@@ -42,7 +42,7 @@ struct LeadValidator: Sendable {
         ("name", \.name, 100), ("phone", \.phone, 64), ("email", \.email, 254), ("wechat", \.wechat, 64),
         ("course_interest", \.courseInterest, 128), ("note", \.note, 2_000), ("source", \.source, 100), ("channel", \.channel, 32),
         ("utm.source", \.utm.source, 256), ("utm.medium", \.utm.medium, 256), ("utm.campaign", \.utm.campaign, 256),
-        ("utm.term", \.utm.term, 256), ("utm.content", \.utm.content, 256),
+        ("utm.term", \.utm.term, 256), ("utm.content", \.utm.content, 256), ("click_id", \.clickID, 256),
     ] }
 
     func validate(_ input: Funnel_Marketing_V1_CampaignLead, source: LeadSource, receivedVia: String) -> Result<ValidatedLead, LeadRejection> {
@@ -123,6 +123,7 @@ struct LeadValidator: Sendable {
         if input.hasUtm { attribution.utm = input.utm }
         attribution.landingURL = input.landingURL
         attribution.referrerURL = input.referrerURL
+        attribution.clickID = input.clickID
         event.attribution = attribution
         if let phone {
             event.phoneKey = keyer.key(kind: "phone", normalized: phone.e164)

@@ -15,7 +15,7 @@ struct AdminRoutes: Sendable {
         enum CodingKeys: String, CodingKey { case name, defaultChannel = "default_channel" }
     }
 
-    func add(to router: Router<BasicRequestContext>) {
+    func add(to router: Router<ClientRequestContext>) {
         let group = router.group("/v1/admin/sources")
         group.post { request, _ in try await self.create(request) }
         group.get { request, _ in
@@ -56,7 +56,7 @@ struct AdminRoutes: Sendable {
 
     static let notFound = Problem(.notFound, code: "source_not_found", detail: "no lead source with this id")
 
-    static func id(_ context: BasicRequestContext) throws -> UUID {
+    static func id(_ context: ClientRequestContext) throws -> UUID {
         guard let text = context.parameters.get("id"), let id = UUID(uuidString: text) else {
             throw Problem(.badRequest, code: "invalid_id", detail: "the source id must be a UUID")
         }

@@ -6,14 +6,15 @@ import Postgres
 import ServiceKit
 
 /// `POST /v1/leads`: one lead as JSON (CampaignLead's JSON mapping, snake_case or camelCase), authenticated by
-/// the lead source's API key (`Authorization: Bearer fnl_…` or `X-Api-Key`).
+/// the lead source's API key (`Authorization: Bearer fnl_…` or `X-Api-Key`). Limited per client IP (before
+/// anything else) and per source.
 struct LeadRoutes: Sendable {
     let postgres: PostgresClient
-    let validator: LeadValidator
-    let store: LeadStore
+    let writer: LeadWriter
     let schema: String
     let maxBodyBytes: Int
     let relay: OutboxRelay
+    let limits: IntakeLimits
 
     struct Accepted: Encodable {
         let leadID: String
@@ -21,11 +22,12 @@ struct LeadRoutes: Sendable {
         enum CodingKeys: String, CodingKey { case leadID = "lead_id", status }
     }
 
-    func add(to router: Router<BasicRequestContext>) {
+    func add(to router: Router<ClientRequestContext>) {
         router.post("/v1/leads") { request, context in try await self.post(request, context: context) }
     }
 
-    func post(_ request: Request, context: BasicRequestContext) async throws -> Response {
+    func post(_ request: Request, context: ClientRequestContext) async throws -> Response {
+        try limits.perIP.check(context.clientIP(of: request, header: limits.clientIPHeader), what: "client address")
         var request = request
         let key = request.bearerToken ?? request.headers[HTTPField.Name("X-Api-Key")!]
         guard let key, !key.isEmpty else {
@@ -44,24 +46,46 @@ struct LeadRoutes: Sendable {
         } catch let error as EventDecodingError {
             throw Problem(.badRequest, code: "malformed_json", detail: error.detail)
         }
-        let (schema, validator, store) = (self.schema, self.validator, self.store)
-        let outcome: Result<(UUID, Bool), LeadRejection>? = try await postgres.withTransaction { tx in
+        let (schema, writer, limits) = (self.schema, self.writer, self.limits)
+        let outcome: LeadOutcome? = try await postgres.withTransaction { tx in
             guard let source = try SourceStore.authenticate(key: key, schema: schema, in: tx) else { return nil }
-            switch validator.validate(lead, source: source, receivedVia: "http") {
-            case .failure(let rejection): return .failure(rejection)
-            case .success(let valid): return .success(try LeadStore.decodeResult(tx.query(store.insert(valid))))
-            }
+            try limits.perSource.check(source.id.lowercasedText, what: "lead source")
+            return try writer.write([lead], source: source, via: "http", deadLetterRejected: false, in: tx)[0]
         }
-        switch outcome {
-        case nil:
+        guard let outcome else {
             throw Problem(.unauthorized, code: "invalid_api_key", detail: "the API key is unknown, revoked or its source is disabled",
                           headers: [.wwwAuthenticate: "Bearer"])
-        case .failure(let rejection):
-            throw Problem(.unprocessableContent, code: rejection.code, title: "Invalid lead", detail: rejection.reason,
-                          errors: rejection.violations.map { Problem.FieldError(field: $0.field, code: $0.code, detail: $0.detail) })
-        case .success(let (leadID, inserted)):
-            if inserted { relay.signal() }
-            return jsonResponse(inserted ? .accepted : .ok, Accepted(leadID: leadID.lowercasedText, status: inserted ? "accepted" : "duplicate"))
         }
+        return try Self.response(outcome, relay: relay)
+    }
+
+    /// The response to one lead: 202 accepted, 200 duplicate, or a 422 problem naming every invalid field.
+    static func response(_ outcome: LeadOutcome, relay: OutboxRelay) throws -> Response {
+        switch outcome {
+        case .rejected(let rejection): throw invalid(rejection)
+        case .accepted(let id):
+            relay.signal()
+            return jsonResponse(.accepted, Accepted(leadID: id.lowercasedText, status: "accepted"))
+        case .duplicate(let id):
+            return jsonResponse(.ok, Accepted(leadID: id.lowercasedText, status: "duplicate"))
+        }
+    }
+
+    static func invalid(_ rejection: LeadRejection) -> Problem {
+        Problem(.unprocessableContent, code: rejection.code, title: "Invalid lead", detail: rejection.reason,
+                errors: rejection.violations.map { Problem.FieldError(field: $0.field, code: $0.code, detail: $0.detail) })
+    }
+}
+
+/// The rate limits of the lead routes.
+struct IntakeLimits: Sendable {
+    let perIP: RateLimiter
+    let perSource: RateLimiter
+    let clientIPHeader: HTTPField.Name?
+
+    init(_ configuration: IntakeConfiguration) {
+        perIP = RateLimiter(rate: configuration.ipRate, burst: max(1, configuration.ipRate * 3))
+        perSource = RateLimiter(rate: configuration.sourceRate, burst: max(1, configuration.sourceRate * 2))
+        clientIPHeader = configuration.clientIPHeader
     }
 }

@@ -26,8 +26,7 @@ struct CampaignLeadHandler: BatchHandler {
         let sources = names.isEmpty ? [:] : try SourceStore.byName(names, schema: schema, in: connection)
 
         var outcomes: [HandlerOutcome?] = Array(repeating: nil, count: records.count)
-        var statements: [PostgresQuery] = []
-        var statementOwners: [Int] = []
+        var valid: [ValidatedLead] = []
         for (index, result) in decoded.enumerated() {
             let lead: Funnel_Marketing_V1_CampaignLead
             switch result {
@@ -53,14 +52,16 @@ struct CampaignLeadHandler: BatchHandler {
             switch validator.validate(lead, source: source, receivedVia: "topic") {
             case .failure(let rejection):
                 outcomes[index] = .rejected(code: rejection.code, reason: rejection.reason)
-            case .success(let valid):
-                statements.append(try store.insert(valid))
-                statementOwners.append(index)
-                // The event is queued by the statement itself; nothing more for the loop to write.
+            case .success(let lead):
+                valid.append(lead)
+                // The event is queued by the lead's statement itself; nothing more for the loop to write.
                 outcomes[index] = .processed([])
             }
         }
-        if !statements.isEmpty { try connection.pipeline(statements) }
+        if !valid.isEmpty {
+            // The batch's phones are locked first (sorted), so the flood window holds against concurrent batches and requests.
+            try connection.pipeline((store.floodLocks(valid).map { [$0] } ?? []) + valid.map(store.insert))
+        }
         return outcomes.map { $0! }
     }
 }

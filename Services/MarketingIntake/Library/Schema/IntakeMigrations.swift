@@ -42,5 +42,36 @@ enum IntakeMigrations {
             CREATE INDEX leads_channel_campaign_received ON leads (channel, campaign_id, received_at);
             CREATE INDEX leads_phone_key ON leads (phone_key) WHERE phone_key IS NOT NULL;
             """),
+        PostgresMigration(version: 3, name: "webhooks, flood duplicates and campaign costs", sql: """
+            -- Webhook settings per source: Standard Webhooks secrets (AES-GCM sealed, base64, several during rotation),
+            -- Google Ads' shared key (SHA-256), and the field mapping of platforms that push their own JSON.
+            ALTER TABLE lead_sources ADD COLUMN webhook_secrets jsonb NOT NULL DEFAULT '[]',
+                ADD COLUMN google_key_hash bytea, ADD COLUMN field_mapping jsonb, ADD COLUMN webhook_updated_at timestamptz;
+            -- Deliveries seen, so a replayed webhook-id is refused; kept an hour (the timestamp tolerance is minutes).
+            CREATE TABLE webhook_deliveries (
+                source_id uuid NOT NULL REFERENCES lead_sources (id),
+                webhook_id text NOT NULL,
+                received_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (source_id, webhook_id)
+            );
+            CREATE INDEX webhook_deliveries_received ON webhook_deliveries (received_at);
+            -- The same phone again within the flood window is counted on the first lead, not emitted again.
+            ALTER TABLE leads ADD COLUMN flood_duplicates integer NOT NULL DEFAULT 0, ADD COLUMN click_id text;
+            CREATE INDEX leads_phone_received ON leads (phone_key, received_at) WHERE phone_key IS NOT NULL;
+            DROP INDEX leads_phone_key;
+            CREATE INDEX leads_occurred ON leads (occurred_at);
+            -- Spend per channel, campaign and day (the stats time zone's day); a restatement replaces it.
+            CREATE TABLE campaign_costs (
+                channel text NOT NULL,
+                campaign_id text NOT NULL,
+                day date NOT NULL,
+                spend_minor bigint NOT NULL CHECK (spend_minor >= 0),
+                impressions bigint NOT NULL DEFAULT 0,
+                clicks bigint NOT NULL DEFAULT 0,
+                reported_by text NOT NULL DEFAULT '',
+                updated_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (channel, campaign_id, day)
+            );
+            """),
     ]
 }

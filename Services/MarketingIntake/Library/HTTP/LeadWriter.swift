@@ -1,0 +1,68 @@
+import Contracts
+import Foundation
+import Kafka
+import Postgres
+import ServiceKit
+
+/// How one lead of a request ended.
+enum LeadOutcome: Sendable {
+    case accepted(UUID)
+    case duplicate(UUID)
+    case rejected(LeadRejection)
+}
+
+/// Validates and writes the leads of one HTTP request (a form post or a webhook delivery) inside its transaction:
+/// the flood locks of their phones first, then one statement per lead. Rejected leads of a multi-lead delivery go
+/// to the dead-letter topic with their reason, so nothing a platform pushed is lost.
+struct LeadWriter: Sendable {
+    let validator: LeadValidator
+    let store: LeadStore
+    let schema: String
+    let service: String
+    let deadLetterTopic: String
+
+    func write(_ leads: [Funnel_Marketing_V1_CampaignLead], source: LeadSource, via: String, deadLetterRejected: Bool,
+               in tx: PostgresConnection) throws -> [LeadOutcome] {
+        var outcomes: [LeadOutcome?] = Array(repeating: nil, count: leads.count)
+        var valid: [(Int, ValidatedLead)] = []
+        var letters: [OutboxRecord] = []
+        for (index, lead) in leads.enumerated() {
+            switch validator.validate(lead, source: source, receivedVia: via) {
+            case .failure(let rejection):
+                outcomes[index] = .rejected(rejection)
+                if deadLetterRejected { letters.append(try deadLetter(lead, source: source, via: via, rejection: rejection)) }
+            case .success(let lead): valid.append((index, lead))
+            }
+        }
+        var statements: [PostgresQuery] = []
+        if let locks = store.floodLocks(valid.map(\.1)) { statements.append(locks) }
+        let first = statements.count
+        for (_, lead) in valid { statements.append(try store.insert(lead)) }
+        if !letters.isEmpty { statements.append(Outbox(schema: schema).insert(letters)) }
+        if !statements.isEmpty {
+            let results = try tx.pipeline(statements)
+            for (position, (index, _)) in valid.enumerated() {
+                let (id, inserted) = try LeadStore.decodeResult(results[first + position])
+                outcomes[index] = inserted ? .accepted(id) : .duplicate(id)
+            }
+        }
+        return outcomes.map { $0! }
+    }
+
+    /// A rejected lead as a dead letter: the lead as received (JSON mapping), the source, and the reason.
+    func deadLetter(_ lead: Funnel_Marketing_V1_CampaignLead, source: LeadSource, via: String, rejection: LeadRejection) throws -> OutboxRecord {
+        var lead = lead
+        lead.source = source.name
+        let payload: [UInt8] = Array(try lead.jsonUTF8Data())
+        let headers = [
+            KafkaHeader(key: "content-type", text: "application/json"),
+            KafkaHeader(key: "dlq_service", text: service),
+            KafkaHeader(key: "dlq_original_topic", text: "http:\(via)"),
+            KafkaHeader(key: "dlq_error_code", text: rejection.code),
+            KafkaHeader(key: "dlq_error_reason", text: String(rejection.reason.prefix(1_000))),
+            KafkaHeader(key: "dlq_failed_at", text: RFC3339.format(Date())),
+        ]
+        return OutboxRecord(topic: deadLetterTopic, key: Array((lead.platformLeadID.isEmpty ? source.name : lead.platformLeadID).utf8),
+                            headers: headers, payload: payload)
+    }
+}
