@@ -107,7 +107,7 @@ struct CostStatsTests {
         #expect(malformed == .badRequest && m["code"] as? String == "malformed_json")
         let (noAuth, _, _) = try await intake.request(.post, "/v1/costs", body: "{}")
         #expect(noAuth == .unauthorized)
-        for (query, field) in [("to=2026-11-30", "from"), ("from=2026-11-30&to=2026-11-01", "to"), ("from=2026-01-01&to=2027-06-01", "to"),
+        for (query, field) in [("to=2026-11-30", "from"), ("from=2026-11-30&to=null", "to"), ("from=2026-13-01&to=2026-13-02", "from"), ("from=2026-11-30&to=2026-11-01", "to"), ("from=2026-01-01&to=2027-06-01", "to"),
                                ("from=2026-11-30&to=2026-11-30&group_by=week", "group_by"), ("from=2026-11-30&to=2026-11-30&format=xml", "format"),
                                ("from=2026-11-30&to=2026-11-30&channel=tv", "channel")] {
             let (s, j, _) = try await intake.request(.get, "/v1/stats/leads?\(query)", headers: intake.admin)

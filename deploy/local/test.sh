@@ -31,4 +31,10 @@ if [ "$status" -ne 0 ]; then
   grep -E "✘|Assertion|Fatal error|fatal error|Program crashed|error:" "$run/test.log" | grep -v "swift-runtime: failed to suspend" | head -40
 fi
 echo "== swift test exited $status"
-exit "$status"
+# The services' OpenAPI documents against the live services (schemathesis from PyPI).
+deploy/local/api-check.sh "$root/.build/debug" "$run"; api=$?
+echo "== API check exited $api"
+# The suite's own summary last, where CI looks for it.
+grep -E "Test run with [0-9]+ tests? .*(passed|failed)" "$run/test.log" | tail -1
+[ "$status" -ne 0 ] && exit "$status"
+exit "$api"

@@ -72,8 +72,8 @@ struct CostRoutes: Sendable {
         func text(_ name: String) -> String? { query.get(name).flatMap { $0.isEmpty ? nil : $0 } }
         var errors: [Problem.FieldError] = []
         let from = text("from"), to = text("to")
-        if from.map(CostValidator.day) == nil { errors.append(.init(field: "from", code: "invalid_day", detail: "a date YYYY-MM-DD is required")) }
-        if to.map(CostValidator.day) == nil { errors.append(.init(field: "to", code: "invalid_day", detail: "a date YYYY-MM-DD is required")) }
+        if from.flatMap(CostValidator.day) == nil { errors.append(.init(field: "from", code: "invalid_day", detail: "a date YYYY-MM-DD is required")) }
+        if to.flatMap(CostValidator.day) == nil { errors.append(.init(field: "to", code: "invalid_day", detail: "a date YYYY-MM-DD is required")) }
         if let from, let to, errors.isEmpty {
             if from > to { errors.append(.init(field: "to", code: "invalid_range", detail: "to is before from")) }
             if let a = Self.date(from), let b = Self.date(to), b.timeIntervalSince(a) > 366 * 86_400 {
