@@ -4,13 +4,15 @@ import HTTPTypes
 import Histogram
 import HummingbirdTesting
 import NIOCore
+import ServiceKit
 import TestSupport
 #if canImport(Glibc)
 @preconcurrency import Glibc
 #endif
 
-/// `POST /v1/leads` latency at a fixed arrival rate, open loop: request i is due at start + i/rate and its
-/// latency is measured from that due time (so a stall shows up in every request that waited behind it).
+/// `POST /v1/leads` (or, with `--webhook`, a signed Standard Webhooks delivery to `POST /v1/webhooks/{source}`)
+/// latency at a fixed arrival rate, open loop: request i is due at start + i/rate and its latency is measured
+/// from that due time (so a stall shows up in every request that waited behind it).
 struct HTTPLatencyBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(commandName: "http-latency")
 
@@ -18,25 +20,45 @@ struct HTTPLatencyBench: AsyncParsableCommand {
     @Option var seconds = 30
     @Option var warmup = 3
     @Option var port = 18_182
+    @Flag(help: "Measure signed webhook deliveries (signature check and replay record included) instead of form posts.") var webhook = false
+
+    static let secret = "whsec_" + Data(repeating: 42, count: 32).base64EncodedString()
 
     func run() async throws {
-        let service = try BenchService(port: port)
-        let key = try service.createSource(name: TestEnvironment.uniqueName("src"))
+        // One bench client is one address: lift the per-IP and per-source limits, which would answer 429.
+        let service = try BenchService(port: port, extra: ["FUNNEL_INTAKE_IP_RATE": "1000000", "FUNNEL_INTAKE_SOURCE_RATE": "1000000"])
+        let name = TestEnvironment.uniqueName("src")
+        let key = try service.createSource(name: name)
         let child = try service.start()
         defer { child.signal(SIGTERM) }
         try await service.waitReady(child)
         let pool = ClientPool(port: port)
+        var target = Target.form(key: key)
+        if webhook {
+            let sourceID = try await pool.sourceID(named: name)
+            guard await pool.send(.put, "/v1/admin/sources/\(sourceID)/webhook", body: #"{"secrets": ["\#(Self.secret)"]}"#,
+                                      headers: [.authorization: "Bearer bench-admin-token", .contentType: "application/json"]) == .ok else {
+                throw ChildProcessError(description: "could not configure the webhook")
+            }
+            target = .webhook(sourceID: sourceID, key: WebhookSignature.key(fromSecret: Self.secret)!)
+        }
 
-        _ = try await load(pool: pool, key: key, count: rate * warmup, offset: 0)
-        let (histogram, errors) = try await load(pool: pool, key: key, count: rate * seconds, offset: rate * warmup)
+        _ = try await load(pool: pool, target: target, count: rate * warmup, offset: 0)
+        let (histogram, errors) = try await load(pool: pool, target: target, count: rate * seconds, offset: rate * warmup)
         await pool.shutdown()
         child.signal(SIGTERM)
         _ = await child.wait(timeout: .seconds(30))
         func ms(_ p: Double) -> String { String(format: "%.2f", Double(histogram.valueAtPercentile(p)) / 1_000) }
-        report("POST /v1/leads at \(rate) req/s open loop, \(seconds) s (\(histogram.totalCount) requests, \(errors) errors, fsync on): p50 \(ms(50)) ms, p99 \(ms(99)) ms, p99.9 \(ms(99.9)) ms, max \(String(format: "%.2f", Double(histogram.max) / 1_000)) ms")
+        let what = webhook ? "POST /v1/webhooks/{source} (Standard Webhooks, HMAC-SHA256 verified, replay recorded)" : "POST /v1/leads"
+        report("\(what) at \(rate) req/s open loop, \(seconds) s (\(histogram.totalCount) requests, \(errors) errors, fsync on): p50 \(ms(50)) ms, p99 \(ms(99)) ms, p99.9 \(ms(99.9)) ms, max \(String(format: "%.2f", Double(histogram.max) / 1_000)) ms")
     }
 
-    func load(pool: ClientPool, key: String, count: Int, offset: Int) async throws -> (Histogram<UInt64>, Int) {
+    enum Target: Sendable {
+        case form(key: String)
+        case webhook(sourceID: String, key: [UInt8])
+    }
+
+    func load(pool: ClientPool, target: Target, count: Int, offset: Int) async throws -> (Histogram<UInt64>, Int) {
         let interval = Duration.nanoseconds(1_000_000_000 / rate)
         let start = ContinuousClock.now
         let results = LockedResults()
@@ -47,7 +69,17 @@ struct HTTPLatencyBench: AsyncParsableCommand {
                 let n = offset + i
                 group.addTask {
                     let body = #"{"phone":"+86 137\#(String(format: "%08d", n))","name":"学员","platformLeadId":"h-\#(n)","utm":{"source":"baidu"}}"#
-                    let ok = await pool.post(body: body, key: key)
+                    let ok: Bool
+                    switch target {
+                    case .form(let key):
+                        ok = await pool.send(.post, "/v1/leads", body: body, headers: [.authorization: "Bearer \(key)", .contentType: "application/json"]) == .accepted
+                    case .webhook(let sourceID, let key):
+                        let id = "bench-\(n)", timestamp = Int64(Date().timeIntervalSince1970)
+                        ok = await pool.send(.post, "/v1/webhooks/\(sourceID)", body: body, headers: [
+                            .contentType: "application/json", HTTPField.Name("webhook-id")!: id, HTTPField.Name("webhook-timestamp")!: String(timestamp),
+                            HTTPField.Name("webhook-signature")!: WebhookSignature.sign(id: id, timestamp: timestamp, body: Array(body.utf8), key: key),
+                        ]) == .accepted
+                    }
                     results.record(micros: UInt64(max(1, (ContinuousClock.now - due).seconds * 1_000_000)), ok: ok)
                 }
             }
@@ -89,16 +121,31 @@ actor ClientPool {
 
     private func release(_ client: TestClient) { idle.append(client) }
 
-    func post(body: String, key: String) async -> Bool {
+    /// Sends one request; nil when it failed on the wire.
+    func send(_ method: HTTPRequest.Method, _ path: String, body: String? = nil, headers: HTTPFields) async -> HTTPResponse.Status? {
+        await sendForBody(method, path, body: body, headers: headers)?.status
+    }
+
+    func sendForBody(_ method: HTTPRequest.Method, _ path: String, body: String? = nil, headers: HTTPFields) async -> TestClient.Response? {
         let client = acquire()
-        let request = TestClient.Request("/v1/leads", method: .post, headers: [.authorization: "Bearer \(key)", .contentType: "application/json"], body: ByteBuffer(string: body))
+        let request = TestClient.Request(path, method: method, headers: headers, body: body.map { ByteBuffer(string: $0) })
         do {
             let response = try await client.execute(request)
             release(client)
-            return response.status == .accepted
+            return response
         } catch {
-            return false
+            return nil
         }
+    }
+
+    /// The id of the lead source `name`, from the admin API.
+    func sourceID(named name: String) async throws -> String {
+        guard let response = await sendForBody(.get, "/v1/admin/sources", headers: [.authorization: "Bearer bench-admin-token"]), let body = response.body,
+              let json = try JSONSerialization.jsonObject(with: Data(buffer: body)) as? [String: Any],
+              let sources = json["sources"] as? [[String: Any]], let id = sources.first(where: { $0["name"] as? String == name })?["id"] as? String else {
+            throw ChildProcessError(description: "no lead source \(name)")
+        }
+        return id
     }
 
     func shutdown() async {

@@ -20,9 +20,12 @@ export FUNNEL_TEST_POSTGRES_URL="postgresql://funnel@127.0.0.1:55434/funnel" FUN
 export FUNNEL_TEST_BROKER_CONTROL="127.0.0.1:19194" FUNNEL_TEST_BIN_DIR="$bin"
 export FUNNEL_BENCH_RESULTS="$run/results.txt"
 { echo "# funnel-bench $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores, $(git rev-parse --short HEAD 2>/dev/null)"; } > "$FUNNEL_BENCH_RESULTS"
-only=${BENCH:-kafka intake-pipeline http-latency identity dispatch}
+only=${BENCH:-kafka intake-pipeline http-latency webhook-latency identity dispatch}
 for b in $only; do
   echo "== $b"
-  "$bin/funnel-bench" "$b" || { echo "benchmark $b failed"; exit 1; }
+  case "$b" in
+    webhook-latency) "$bin/funnel-bench" http-latency --webhook --port 18183 ;;
+    *) "$bin/funnel-bench" "$b" ;;
+  esac || { echo "benchmark $b failed"; exit 1; }
 done
 echo; cat "$FUNNEL_BENCH_RESULTS"
