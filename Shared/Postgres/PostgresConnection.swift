@@ -14,6 +14,15 @@ public final class PostgresConnection {
     private var pendingBegin = false
     /// Statements sent together with the transaction's COMMIT (``sendWithCommit(_:)``).
     private var commitTail: [PostgresQuery] = []
+    /// Statements sent ahead of the transaction's next statement (``sendWithNext(_:)``).
+    private var head: [PostgresQuery] = []
+
+    /// Inside ``transaction(_:)``: runs `query` just before the next statement the transaction sends (or its
+    /// COMMIT), in the same round trip. Its rows are not returned; if it fails, that next call throws its error
+    /// (the statements after it are not run) and the transaction rolls back.
+    public func sendWithNext(_ query: PostgresQuery) {
+        head.append(query)
+    }
 
     /// Inside ``transaction(_:)``: runs `query` just before COMMIT, in the same round trip. Its rows are not
     /// returned; if it fails, the transaction rolls back and ``transaction(_:)`` throws.
@@ -72,7 +81,7 @@ public final class PostgresConnection {
     /// Runs one statement with bound parameters and returns its rows.
     @discardableResult
     public func query(_ query: PostgresQuery, file: String = #fileID, line: Int = #line) throws -> PostgresRows {
-        if pendingBegin { return try pipeline([query], file: file, line: line)[0] }
+        if pendingBegin || !head.isEmpty { return try pipeline([query], file: file, line: line)[0] }
         let conn = try liveConnection()
         let name = try preparedName(for: query, file: file, line: line)
         let result = withParameters(query) { count, types, values, lengths, formats in
@@ -86,6 +95,7 @@ public final class PostgresConnection {
     /// For migrations and session settings only: never pass text built from input.
     public func executeScript(_ sql: String, file: String = #fileID, line: Int = #line) throws {
         let conn = try liveConnection()
+        if !head.isEmpty { _ = try pipeline([]) }
         let text = pendingBegin ? "BEGIN; " + sql : sql
         pendingBegin = false
         _ = try consume(PQexec(conn, text), file: file, line: line)
@@ -96,6 +106,11 @@ public final class PostgresConnection {
     /// one's rows, in order. The first failure is thrown after the pipeline is drained; inside a transaction
     /// it leaves the transaction failed, so the caller rolls back.
     public func pipeline(_ queries: [PostgresQuery], file: String = #fileID, line: Int = #line) throws -> [PostgresRows] {
+        if !head.isEmpty {
+            let sent = head
+            head = []
+            return Array(try pipeline(sent + queries, file: file, line: line).dropFirst(sent.count))
+        }
         if pendingBegin {
             // The transaction's BEGIN travels with its first statements: one round trip fewer per transaction.
             pendingBegin = false
@@ -156,9 +171,10 @@ public final class PostgresConnection {
     public func transaction<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
         pendingBegin = true
         commitTail = []
+        head = []
         do {
             let value = try body(self)
-            if !commitTail.isEmpty {
+            if !commitTail.isEmpty || !head.isEmpty {
                 let tail = commitTail
                 commitTail = []
                 _ = try pipeline(tail + ["COMMIT"])
@@ -170,6 +186,7 @@ public final class PostgresConnection {
             return value
         } catch {
             commitTail = []
+            head = []
             let begun = !pendingBegin
             pendingBegin = false
             if begun && isHealthy { try? executeScript("ROLLBACK") }

@@ -104,6 +104,28 @@ struct PostgresClientTests {
         #expect(one == 1)
     }
 
+    @Test func statementsSentWithTheNextOneRunFirstAndTheirFailureRollsBackTheTransaction() async throws {
+        let s = try await schema()
+        // Rides with the next statement: its effect is visible to that statement.
+        let seen = try await client.withTransaction { tx -> Int in
+            tx.sendWithNext("INSERT INTO \(identifier: s).items (id) VALUES (\(Int64(1)))")
+            return try tx.query("SELECT count(*) FROM \(identifier: s).items").first!.decode(Int.self)
+        }
+        #expect(seen == 1)
+        // With nothing after it, it rides with the COMMIT.
+        try await client.withTransaction { tx in tx.sendWithNext("INSERT INTO \(identifier: s).items (id) VALUES (\(Int64(2)))") }
+        // Its failure is the next call's error (a unique violation naming the constraint), and nothing of the transaction stays.
+        await #expect {
+            try await client.withTransaction { tx in
+                tx.sendWithNext("INSERT INTO \(identifier: s).items (id) VALUES (\(Int64(3)))")
+                tx.sendWithNext("INSERT INTO \(identifier: s).items (id) VALUES (\(Int64(1)))")
+                _ = try tx.pipeline(["INSERT INTO \(identifier: s).items (id) VALUES (\(Int64(4)))"])
+            }
+        } throws: { ($0 as? PostgresError)?.isUniqueViolation == true && ($0 as? PostgresError)?.constraint == "items_pkey" }
+        let ids = try await client.query("SELECT id FROM \(identifier: s).items ORDER BY id").decode(Int64.self)
+        #expect(ids == [1, 2])
+    }
+
     @Test func pipelineRunsManyStatementsAndFailsWhole() async throws {
         let s = try await schema()
         let inserts: [PostgresQuery] = (1...1_000).map { "INSERT INTO \(identifier: s).items (id, name) VALUES (\(Int64($0)), \("n\($0)")) RETURNING id" }

@@ -156,7 +156,19 @@ public final class ConsumeLoop: Service, Sendable {
         }
     }
 
+    /// One transaction for the batch. Fast path: the records' ids are inserted into the idempotent-consumer table
+    /// in the same round trip as the handler's first statement (redeliveries are rare); if one was processed
+    /// before, that insert's unique violation rolls the attempt back and the batch is run again on the careful
+    /// path, which first learns which ids are new.
     private func process(_ batch: [KafkaConsumedMessage]) async throws {
+        do {
+            try await process(batch, assumeFresh: true)
+        } catch let error as PostgresError where error.isUniqueViolation && error.constraint == "processed_messages_pkey" {
+            try await process(batch, assumeFresh: false)
+        }
+    }
+
+    private func process(_ batch: [KafkaConsumedMessage], assumeFresh: Bool) async throws {
         let schema = configuration.schema
         let handler = self.handler
         let outbox = self.outbox
@@ -174,13 +186,21 @@ public final class ConsumeLoop: Service, Sendable {
                     topics.append(record.topic)
                 }
             }
-            let inserted = try tx.query("""
-                INSERT INTO \(identifier: schema).processed_messages (message_id, topic)
-                SELECT * FROM unnest(\(PostgresArray(ids))::text[], \(PostgresArray(topics))::text[])
-                ON CONFLICT DO NOTHING RETURNING message_id
-                """)
-            let freshIDs: [String] = try inserted.map { try $0.decode(column: "message_id", as: String.self) }
-            let fresh = Set(freshIDs)
+            let fresh: Set<String>
+            if assumeFresh {
+                tx.sendWithNext("""
+                    INSERT INTO \(identifier: schema).processed_messages (message_id, topic)
+                    SELECT * FROM unnest(\(PostgresArray(ids))::text[], \(PostgresArray(topics))::text[])
+                    """)
+                fresh = Set(ids)
+            } else {
+                let inserted = try tx.query("""
+                    INSERT INTO \(identifier: schema).processed_messages (message_id, topic)
+                    SELECT * FROM unnest(\(PostgresArray(ids))::text[], \(PostgresArray(topics))::text[])
+                    ON CONFLICT DO NOTHING RETURNING message_id
+                    """)
+                fresh = Set(try inserted.map { try $0.decode(column: "message_id", as: String.self) })
+            }
             let records = batch.enumerated().filter { index, record in
                 let id = Self.messageID(record)
                 return fresh.contains(id) && firstByID[id] == index
