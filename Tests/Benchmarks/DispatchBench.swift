@@ -35,6 +35,7 @@ struct DispatchBench: AsyncParsableCommand {
     @Option var due = 10_000
     @Option var port = 18_184
     @Option var fetchWaitMS = 5
+    @Flag(help: "Run only the deadline phase (for profiling it).") var deadlinesOnly = false
 
     static let secret = "bench-dispatch-jwt-secret-0123456789abcdef"
     static let regions = ["北京市", "上海市", "广东省广州市", "浙江省杭州市"]
@@ -66,6 +67,8 @@ struct DispatchBench: AsyncParsableCommand {
         let consumer = try KafkaConsumer(configuration: consumerConfiguration, topics: [service.prefix + "sales.opportunities.v1"], logger: TestEnvironment.logger())
         while !consumer.hasJoinedGroup { _ = try await consumer.poll(timeout: .milliseconds(100)) }
 
+        var scheduler = child
+        if !deadlinesOnly {
         // 1. Paced: the service's decision histogram over the measured window, and end to end.
         let sent = LockedBox<[String: ContinuousClock.Instant]>([:])
         let total = rate * (warmup + seconds)
@@ -107,6 +110,7 @@ struct DispatchBench: AsyncParsableCommand {
         child.signal(SIGTERM)
         _ = await child.wait(timeout: .seconds(30))
         let restarted = try service.start(extra: ["FUNNEL_CONSUMER_CONCURRENCY": String(concurrency)])
+        scheduler = restarted
         try await service.waitReady(restarted)
         try await Task.sleep(for: .seconds(warmup))
         var records: [KafkaOutgoingMessage] = []
@@ -129,11 +133,15 @@ struct DispatchBench: AsyncParsableCommand {
         guard assigned >= leads, let first else { throw ChildProcessError(description: "only \(assigned) of \(leads) leads were assigned") }
         let throughput = Double(leads) / (end - first).seconds
         report("sales-dispatch assignments (a burst of \(leads) leads, \(teams) teams x \(repsPerTeam) reps, round-robin, fsync on, \(concurrency) consume loops): sustained \(format(throughput)) assignments/s")
+        } else {
+            await consumer.close()
+            await producer.shutdown()
+        }
 
         // 3. Deadlines: a million scheduled, ten thousand due at one instant.
         let (firedIn, redistributedIn, plan) = try await deadlineRun(schema: schema)
-        restarted.signal(SIGTERM)
-        _ = await restarted.wait(timeout: .seconds(30))
+        scheduler.signal(SIGTERM)
+        _ = await scheduler.wait(timeout: .seconds(30))
 
         report("sales-dispatch deadlines: \(deadlines) scheduled, \(due) due at one instant, all fired (recycled, committed) \(String(format: "%.0f", firedIn * 1000)) ms after that instant, all redistributed to other reps \(String(format: "%.0f", redistributedIn * 1000)) ms after it; plan of the scheduler's query: \(plan)")
     }
@@ -225,6 +233,8 @@ struct DispatchBench: AsyncParsableCommand {
                 """).map { try $0.decode(String.self).trimmingCharacters(in: .whitespaces) }.joined(separator: " | ")
         }
         let instant = Date() + 2
+        print("== deadlines fall due in 2 s")
+        fflush(nil)
         _ = try await postgres.query("""
             UPDATE \(identifier: schema).deadlines SET due_at = \(instant) WHERE opportunity_id IN (
                 SELECT id FROM \(identifier: schema).opportunities WHERE channel = 'feed' ORDER BY id LIMIT \(due))
