@@ -186,26 +186,6 @@ struct DispatchStore: Sendable {
     /// The statements that write `unit` back (teams, reps, opportunities, deadlines, ownership, decisions, inputs).
     func save(_ unit: DispatchUnit) -> [PostgresQuery] {
         var statements: [PostgresQuery] = []
-        // Reps: rotation and daily counts as decided under the team lock (absolute), holdings as deltas.
-        let reps = unit.changedReps.sorted().compactMap { unit.reps[$0] }
-        let deltaOnly = unit.holdingDelta.keys.filter { !unit.changedReps.contains($0) && unit.holdingDelta[$0] != 0 }.sorted()
-        if !reps.isEmpty || !deltaOnly.isEmpty {
-            let ids = reps.map(\.id) + deltaOnly
-            func absolute<T: PostgresArrayElement>(_ value: (RepState) -> T) -> PostgresArray<T> {
-                PostgresArray(reps.map { Optional(value($0)) } + deltaOnly.map { _ in nil })
-            }
-            statements.append("""
-                UPDATE \(identifier: schema).reps r SET holding = greatest(0, r.holding + u.dh), new_today = coalesce(u.n, r.new_today),
-                    claims_today = coalesce(u.c, r.claims_today), counts_day = coalesce(u.d, r.counts_day),
-                    last_assigned_seq = coalesce(u.s, r.last_assigned_seq), pass = coalesce(u.p, r.pass), paused = coalesce(u.paused, r.paused),
-                    active = coalesce(u.active, r.active), updated_at = now()
-                FROM unnest(\(PostgresArray(ids.map { Optional($0) }))::text[], \(PostgresArray(ids.map { Optional(Int64(unit.holdingDelta[$0] ?? 0)) }))::int[],
-                            \(absolute { Int64($0.newToday) })::int[], \(absolute { Int64($0.claimsToday) })::int[], \(absolute(\.countsDay))::text[],
-                            \(absolute(\.lastAssignedSeq))::bigint[], \(absolute(\.pass))::float8[], \(absolute(\.paused))::boolean[],
-                            \(absolute(\.active))::boolean[]) AS u(id, dh, n, c, d, s, p, paused, active)
-                WHERE r.employee_id = u.id
-                """)
-        }
         let opportunities = unit.changedOpportunities.sorted().compactMap { unit.opportunities[$0] }
         let fresh = opportunities.filter { unit.inserted.contains($0.id) }
         let existing = opportunities.filter { !unit.inserted.contains($0.id) }
@@ -247,6 +227,28 @@ struct DispatchStore: Sendable {
                             \(PostgresArray(d.map { Optional($0.kind) }))::text[], \(PostgresArray(d.map { Optional(Int64($0.policyVersion)) }))::int[],
                             \(PostgresArray(d.map { Optional($0.actor) }))::text[], \(details.offsets)::int8[], \(details.lengths)::int8[],
                             \(PostgresArray(d.map { Optional($0.at) }))::timestamptz[]) AS u(i, o, k, v, a, doff, dlen, c)
+                """)
+        }
+        // Reps last: rotation and daily counts as decided under the team lock (absolute), holdings as deltas. Their
+        // row locks are then held only from here to COMMIT, so two transactions freeing capacity of the same reps
+        // (deadlines firing two at a time) no longer wait on each other for their whole length.
+        let reps = unit.changedReps.sorted().compactMap { unit.reps[$0] }
+        let deltaOnly = unit.holdingDelta.keys.filter { !unit.changedReps.contains($0) && unit.holdingDelta[$0] != 0 }.sorted()
+        if !reps.isEmpty || !deltaOnly.isEmpty {
+            let ids = reps.map(\.id) + deltaOnly
+            func absolute<T: PostgresArrayElement>(_ value: (RepState) -> T) -> PostgresArray<T> {
+                PostgresArray(reps.map { Optional(value($0)) } + deltaOnly.map { _ in nil })
+            }
+            statements.append("""
+                UPDATE \(identifier: schema).reps r SET holding = greatest(0, r.holding + u.dh), new_today = coalesce(u.n, r.new_today),
+                    claims_today = coalesce(u.c, r.claims_today), counts_day = coalesce(u.d, r.counts_day),
+                    last_assigned_seq = coalesce(u.s, r.last_assigned_seq), pass = coalesce(u.p, r.pass), paused = coalesce(u.paused, r.paused),
+                    active = coalesce(u.active, r.active), updated_at = now()
+                FROM unnest(\(PostgresArray(ids.map { Optional($0) }))::text[], \(PostgresArray(ids.map { Optional(Int64(unit.holdingDelta[$0] ?? 0)) }))::int[],
+                            \(absolute { Int64($0.newToday) })::int[], \(absolute { Int64($0.claimsToday) })::int[], \(absolute(\.countsDay))::text[],
+                            \(absolute(\.lastAssignedSeq))::bigint[], \(absolute(\.pass))::float8[], \(absolute(\.paused))::boolean[],
+                            \(absolute(\.active))::boolean[]) AS u(id, dh, n, c, d, s, p, paused, active)
+                WHERE r.employee_id = u.id
                 """)
         }
         return statements
