@@ -6,7 +6,9 @@ import Postgres
 import ServiceLifecycle
 import ThreadExecutor
 
-/// Publishes a schema's outbox with the idempotent producer and marks rows sent on their delivery reports.
+/// Publishes a schema's outbox with the idempotent producer and deletes rows on their delivery reports (the record
+/// is in Kafka then; a delete writes far less than marking the row, which copied the whole row with its payload
+/// into a new version and two index entries).
 ///
 /// One replica relays at a time (a session advisory lock on the relay's own connection), so records leave in
 /// outbox order and a key's events stay in order; the others stand by and take over when its connection ends.
@@ -19,8 +21,6 @@ public final class OutboxRelay: Service, Sendable {
     private let logger: Logger
     private let wake = WakeSignal()
     private let batchSize: Int
-    /// How long sent rows are kept (for inspection) before housekeeping deletes them.
-    private let sentRetention: Duration
     /// How long message ids are kept in the idempotent-consumer table: the redelivery window we dedupe.
     private let dedupeRetention: Duration
     private let published: Counter
@@ -29,14 +29,13 @@ public final class OutboxRelay: Service, Sendable {
     public let health: HealthState?
 
     public init(connectionString: String, schema: String, producer: KafkaProducer, logger: Logger, health: HealthState? = nil,
-                batchSize: Int = 1_000, sentRetention: Duration = .seconds(3_600), dedupeRetention: Duration = .seconds(7 * 86_400)) {
+                batchSize: Int = 1_000, dedupeRetention: Duration = .seconds(7 * 86_400)) {
         self.connectionString = connectionString
         self.schema = schema
         self.producer = producer
         self.logger = logger
         self.health = health
         self.batchSize = batchSize
-        self.sentRetention = sentRetention
         self.dedupeRetention = dedupeRetention
         self.published = Counter(label: "funnel_outbox_published_total", dimensions: [("schema", schema)])
         self.failures = Counter(label: "funnel_outbox_delivery_failures_total", dimensions: [("schema", schema)])
@@ -62,8 +61,8 @@ public final class OutboxRelay: Service, Sendable {
                     continue
                 }
                 if ContinuousClock.now - lastHousekeeping > .seconds(30) {
-                    let (sent, dedupe) = (sentRetention.milliseconds, dedupeRetention.milliseconds)
-                    let unsent = try await thread.run { try session.housekeeping(sentRetentionMS: sent, dedupeRetentionMS: dedupe) }
+                    let dedupe = dedupeRetention.milliseconds
+                    let unsent = try await thread.run { try session.housekeeping(dedupeRetentionMS: dedupe) }
                     backlog.record(unsent)
                     lastHousekeeping = .now
                 }
@@ -145,13 +144,14 @@ final class RelaySession: @unchecked Sendable {
         }
     }
 
+    /// The rows were delivered: they leave the outbox.
     func markSent(_ ids: [Int64]) throws {
-        try connection!.query("UPDATE \(identifier: schema).outbox SET sent_at = now() WHERE id = ANY(\(PostgresArray(ids)))")
+        try connection!.query("DELETE FROM \(identifier: schema).outbox WHERE id = ANY(\(PostgresArray(ids)))")
     }
 
-    /// Deletes old sent rows and old message ids; returns the unsent count.
-    func housekeeping(sentRetentionMS: Int64, dedupeRetentionMS: Int64) throws -> Int {
-        try connection!.query("DELETE FROM \(identifier: schema).outbox WHERE sent_at < now() - make_interval(secs => \(Double(sentRetentionMS) / 1000))")
+    /// Deletes old message ids and rows marked sent by earlier versions; returns the unsent count.
+    func housekeeping(dedupeRetentionMS: Int64) throws -> Int {
+        try connection!.query("DELETE FROM \(identifier: schema).outbox WHERE sent_at IS NOT NULL")
         try connection!.query("DELETE FROM \(identifier: schema).processed_messages WHERE processed_at < now() - make_interval(secs => \(Double(dedupeRetentionMS) / 1000))")
         return try connection!.query("SELECT count(*) FROM \(identifier: schema).outbox WHERE sent_at IS NULL").first!.decode(Int.self)
     }
