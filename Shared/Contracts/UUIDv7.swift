@@ -19,6 +19,18 @@ public enum UUIDv7 {
         return UUID(uuid: bytes)
     }
 
+    /// The lowest version-7 UUID of `date`'s millisecond: every UUIDv7 generated at or after that millisecond sorts
+    /// at or above it, so a time range of v7 ids is an id range (a primary-key scan, no time index).
+    public static func lowest(at date: Date) -> UUID {
+        let millis = UInt64(max(0, (date.timeIntervalSince1970 * 1_000).rounded(.down)))
+        var bytes: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
+            (0, 0, 0, 0, 0, 0, 0x70, 0, 0x80, 0, 0, 0, 0, 0, 0, 0)
+        withUnsafeMutableBytes(of: &bytes) { raw in
+            for i in 0..<6 { raw[i] = UInt8(truncatingIfNeeded: millis >> (8 * (5 - UInt64(i)))) }
+        }
+        return UUID(uuid: bytes)
+    }
+
     /// glibc's arc4random_buf (a user-space ChaCha20 generator seeded from the kernel): one call, no system call
     /// per identifier, unlike asking SystemRandomNumberGenerator byte by byte.
     private static func fillRandom(_ buffer: UnsafeMutableRawBufferPointer) {

@@ -24,6 +24,17 @@ struct UUIDv7Tests {
         #expect(UUIDv7.generate(at: early).lowercasedText.replacingOccurrences(of: "-", with: "").prefix(12) == String(millis, radix: 16).leftPadded(12))
     }
 
+    @Test func theLowestIDOfAMillisecondBoundsEveryIDOfThatTimeAndLater() {
+        for i in 0..<1_000 {
+            // Mid-millisecond instants: Double seconds near 1.78e9 are exact to well under a microsecond.
+            let at = Date(timeIntervalSince1970: Double(1_780_000_000_123 + i * 7) / 1_000 + 0.000_4)
+            let id = UUIDv7.generate(at: at).lowercasedText
+            #expect(UUIDv7.lowest(at: at).lowercasedText <= id)
+            #expect(id < UUIDv7.lowest(at: at + 0.001).lowercasedText)
+            #expect(UUIDv7.lowest(at: at).lowercasedText > UUIDv7.generate(at: at - 0.001).lowercasedText)
+        }
+    }
+
     @Test func eventsDecodeFromProtobufAndJSON() throws {
         var lead = Funnel_Leads_V1_LeadCaptured()
         lead.leadID = "l-1"

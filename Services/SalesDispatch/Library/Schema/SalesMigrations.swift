@@ -141,5 +141,14 @@ enum SalesMigrations {
                 survivor_id uuid NOT NULL
             );
             """),
+        PostgresMigration(version: 3, name: "fewer opportunity indexes", sql: """
+            -- Every move of an opportunity between queue, rep and pool changes its status, so each is a new row version
+            -- with an entry in every index. Two of them had no need to be there: opportunity ids are UUIDv7 of their
+            -- creation time, so the primary key serves time ranges; and open opportunities are found by customer
+            -- through opportunities_open, so the customer index need only hold the closed ones.
+            DROP INDEX opportunities_created;
+            CREATE INDEX opportunities_customer_closed ON opportunities (customer_id) WHERE status NOT IN ('queued', 'assigned', 'pool');
+            DROP INDEX opportunities_customer;
+            """),
     ]
 }

@@ -72,7 +72,8 @@ struct PolicySimulator: Sendable {
         let inputs = try connection.query("""
             SELECT at, kind, opportunity_id, product_line, channel, region FROM (
                 SELECT created_at AS at, 'demand' AS kind, id AS opportunity_id, product_line, channel, region, 0 AS o
-                FROM \(identifier: schema).opportunities WHERE created_at >= \(from) AND created_at < \(to)
+                FROM \(identifier: schema).opportunities
+                WHERE id >= \(UUIDv7.lowest(at: from)) AND id < \(UUIDv7.lowest(at: to + 0.002)) AND created_at >= \(from) AND created_at < \(to)
                 UNION ALL
                 SELECT d.created_at, 'demand', d.opportunity_id, o.product_line, coalesce(d.detail ->> 'channel', o.channel), o.region, 1
                 FROM \(identifier: schema).decisions d JOIN \(identifier: schema).opportunities o ON o.id = d.opportunity_id

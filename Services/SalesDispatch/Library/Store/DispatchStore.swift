@@ -129,10 +129,22 @@ struct DispatchStore: Sendable {
                 ? "SELECT \(sql: Self.opportunityColumns) FROM \(identifier: schema).opportunities WHERE customer_id = ANY(\(c)) AND status IN ('queued', 'assigned', 'pool') ORDER BY id FOR UPDATE"
                 : "SELECT \(sql: Self.opportunityColumns) FROM \(identifier: schema).opportunities WHERE customer_id = ANY(\(c)) AND status IN ('queued', 'assigned', 'pool')"
         case (.allOf(let customers), let lock):
+            // Open ones through opportunities_open, closed ones through opportunities_customer_closed.
             let c = PostgresArray(customers.map { Optional($0) })
             query = lock
-                ? "SELECT \(sql: Self.opportunityColumns) FROM \(identifier: schema).opportunities WHERE customer_id = ANY(\(c)) ORDER BY id FOR UPDATE"
-                : "SELECT \(sql: Self.opportunityColumns) FROM \(identifier: schema).opportunities WHERE customer_id = ANY(\(c))"
+                ? """
+                  SELECT \(sql: Self.opportunityColumns) FROM \(identifier: schema).opportunities WHERE id IN (
+                      SELECT id FROM \(identifier: schema).opportunities WHERE customer_id = ANY(\(c)) AND status IN ('queued', 'assigned', 'pool')
+                      UNION ALL
+                      SELECT id FROM \(identifier: schema).opportunities WHERE customer_id = ANY(\(c)) AND status NOT IN ('queued', 'assigned', 'pool'))
+                  ORDER BY id FOR UPDATE
+                  """
+                : """
+                  SELECT \(sql: Self.opportunityColumns) FROM \(identifier: schema).opportunities WHERE id IN (
+                      SELECT id FROM \(identifier: schema).opportunities WHERE customer_id = ANY(\(c)) AND status IN ('queued', 'assigned', 'pool')
+                      UNION ALL
+                      SELECT id FROM \(identifier: schema).opportunities WHERE customer_id = ANY(\(c)) AND status NOT IN ('queued', 'assigned', 'pool'))
+                  """
         }
         var ids: [UUID] = []
         for row in try connection.query(query) {
