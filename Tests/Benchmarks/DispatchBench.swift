@@ -69,70 +69,70 @@ struct DispatchBench: AsyncParsableCommand {
 
         var scheduler = child
         if !deadlinesOnly {
-        // 1. Paced: the service's decision histogram over the measured window, and end to end.
-        let sent = LockedBox<[String: ContinuousClock.Instant]>([:])
-        let total = rate * (warmup + seconds)
-        let metricsAtStart = LockedBox<[Double: Double]?>(nil)
-        let pacer = Task {
-            let interval = Duration.seconds(1) / rate
-            var next = ContinuousClock.now
-            for i in 0..<total {
-                if i == rate * warmup { metricsAtStart.withLock { $0 = nil }; let m = try await self.scrape(); metricsAtStart.withLock { $0 = m } }
-                let customer = UUIDv7.generate().lowercasedText
-                sent.withLock { $0[customer] = .now }
-                try producer.produce(try Self.lead(customer: customer, region: Self.regions[i % Self.regions.count], topic: input)) { _ in }
-                next += interval
-                try await Task.sleep(until: next, clock: .continuous)
+            // 1. Paced: the service's decision histogram over the measured window, and end to end.
+            let sent = LockedBox<[String: ContinuousClock.Instant]>([:])
+            let total = rate * (warmup + seconds)
+            let metricsAtStart = LockedBox<[Double: Double]?>(nil)
+            let pacer = Task {
+                let interval = Duration.seconds(1) / rate
+                var next = ContinuousClock.now
+                for i in 0..<total {
+                    if i == rate * warmup { metricsAtStart.withLock { $0 = nil }; let m = try await self.scrape(); metricsAtStart.withLock { $0 = m } }
+                    let customer = UUIDv7.generate().lowercasedText
+                    sent.withLock { $0[customer] = .now }
+                    try producer.produce(try Self.lead(customer: customer, region: Self.regions[i % Self.regions.count], topic: input)) { _ in }
+                    next += interval
+                    try await Task.sleep(until: next, clock: .continuous)
+                }
             }
-        }
-        var endToEnd = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
-        var seen = 0
-        var deadline = ContinuousClock.now + .seconds(warmup + seconds + 60)
-        while seen < total, ContinuousClock.now < deadline {
-            for message in try await consumer.poll(maxMessages: 5_000, timeout: .milliseconds(20)) {
-                guard let event = try? Funnel_Sales_V1_OpportunityEvent(serializedBytes: message.value), event.change == "assigned",
-                      let at = sent.withLock({ $0[event.customerID] }) else { continue }
-                seen += 1
-                if seen > rate * warmup { _ = endToEnd.record(UInt64(max(1, (ContinuousClock.now - at).seconds * 1_000_000))) }
+            var endToEnd = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
+            var seen = 0
+            var deadline = ContinuousClock.now + .seconds(warmup + seconds + 60)
+            while seen < total, ContinuousClock.now < deadline {
+                for message in try await consumer.poll(maxMessages: 5_000, timeout: .milliseconds(20)) {
+                    guard let event = try? Funnel_Sales_V1_OpportunityEvent(serializedBytes: message.value), event.change == "assigned",
+                          let at = sent.withLock({ $0[event.customerID] }) else { continue }
+                    seen += 1
+                    if seen > rate * warmup { _ = endToEnd.record(UInt64(max(1, (ContinuousClock.now - at).seconds * 1_000_000))) }
+                }
             }
-        }
-        try await pacer.value
-        let metricsAtEnd = try await scrape()
-        guard seen >= total, let startBuckets = metricsAtStart.withLock({ $0 }) else {
-            throw ChildProcessError(description: "only \(seen) of \(total) paced leads were assigned")
-        }
-        let window = metricsAtEnd.mapValues { $0 } .merging(startBuckets.mapValues { -$0 }) { $0 + $1 }
-        let (p50, p99, p999) = (Self.percentile(window, 0.50), Self.percentile(window, 0.99), Self.percentile(window, 0.999))
-        let ms = { (h: Histogram<UInt64>, q: Double) in Double(h.valueAtPercentile(q)) / 1000 }
-        report("sales-dispatch decision latency at \(rate)/s over \(seconds) s after \(warmup) s warm-up (1 consume loop; record handed to the service -> assignment committed, from its funnel_consumer_record_seconds histogram, interpolated within buckets): p50 \(String(format: "%.2f", p50)) ms, p99 \(String(format: "%.2f", p99)) ms, p99.9 \(String(format: "%.2f", p999)) ms; end to end (produced -> assigned event consumed, service fetch.wait.max.ms=\(fetchWaitMS)): p50 \(String(format: "%.2f", ms(endToEnd, 50))) ms, p99 \(String(format: "%.2f", ms(endToEnd, 99))) ms")
+            try await pacer.value
+            let metricsAtEnd = try await scrape()
+            guard seen >= total, let startBuckets = metricsAtStart.withLock({ $0 }) else {
+                throw ChildProcessError(description: "only \(seen) of \(total) paced leads were assigned")
+            }
+            let window = metricsAtEnd.mapValues { $0 } .merging(startBuckets.mapValues { -$0 }) { $0 + $1 }
+            let (p50, p99, p999) = (Self.percentile(window, 0.50), Self.percentile(window, 0.99), Self.percentile(window, 0.999))
+            let ms = { (h: Histogram<UInt64>, q: Double) in Double(h.valueAtPercentile(q)) / 1000 }
+            report("sales-dispatch decision latency at \(rate)/s over \(seconds) s after \(warmup) s warm-up (1 consume loop; record handed to the service -> assignment committed, from its funnel_consumer_record_seconds histogram, interpolated within buckets): p50 \(String(format: "%.2f", p50)) ms, p99 \(String(format: "%.2f", p99)) ms, p99.9 \(String(format: "%.2f", p999)) ms; end to end (produced -> assigned event consumed, service fetch.wait.max.ms=\(fetchWaitMS)): p50 \(String(format: "%.2f", ms(endToEnd, 50))) ms, p99 \(String(format: "%.2f", ms(endToEnd, 99))) ms")
 
-        // 2. Burst throughput with more consume loops, after the group settles.
-        child.signal(SIGTERM)
-        _ = await child.wait(timeout: .seconds(30))
-        let restarted = try service.start(extra: ["FUNNEL_CONSUMER_CONCURRENCY": String(concurrency)])
-        scheduler = restarted
-        try await service.waitReady(restarted)
-        try await Task.sleep(for: .seconds(warmup))
-        var records: [KafkaOutgoingMessage] = []
-        records.reserveCapacity(leads)
-        for i in 0..<leads { records.append(try Self.lead(customer: UUIDv7.generate().lowercasedText, region: Self.regions[i % Self.regions.count], topic: input)) }
-        let burst = Task { for result in try await producer.sendBatch(records) { _ = try result.get() } }
-        var assigned = 0
-        var first: ContinuousClock.Instant?
-        deadline = ContinuousClock.now + .seconds(600)
-        while assigned < leads, ContinuousClock.now < deadline {
-            let batch = try await consumer.poll(maxMessages: 5_000, timeout: .milliseconds(100))
-            let ours = batch.filter { (try? Funnel_Sales_V1_OpportunityEvent(serializedBytes: $0.value))?.change == "assigned" }.count
-            if ours > 0 && first == nil { first = .now }
-            assigned += ours
-        }
-        let end = ContinuousClock.now
-        try await burst.value
-        await consumer.close()
-        await producer.shutdown()
-        guard assigned >= leads, let first else { throw ChildProcessError(description: "only \(assigned) of \(leads) leads were assigned") }
-        let throughput = Double(leads) / (end - first).seconds
-        report("sales-dispatch assignments (a burst of \(leads) leads, \(teams) teams x \(repsPerTeam) reps, round-robin, fsync on, \(concurrency) consume loops): sustained \(format(throughput)) assignments/s")
+            // 2. Burst throughput with more consume loops, after the group settles.
+            child.signal(SIGTERM)
+            _ = await child.wait(timeout: .seconds(30))
+            let restarted = try service.start(extra: ["FUNNEL_CONSUMER_CONCURRENCY": String(concurrency)])
+            scheduler = restarted
+            try await service.waitReady(restarted)
+            try await Task.sleep(for: .seconds(warmup))
+            var records: [KafkaOutgoingMessage] = []
+            records.reserveCapacity(leads)
+            for i in 0..<leads { records.append(try Self.lead(customer: UUIDv7.generate().lowercasedText, region: Self.regions[i % Self.regions.count], topic: input)) }
+            let burst = Task { for result in try await producer.sendBatch(records) { _ = try result.get() } }
+            var assigned = 0
+            var first: ContinuousClock.Instant?
+            deadline = ContinuousClock.now + .seconds(600)
+            while assigned < leads, ContinuousClock.now < deadline {
+                let batch = try await consumer.poll(maxMessages: 5_000, timeout: .milliseconds(100))
+                let ours = batch.filter { (try? Funnel_Sales_V1_OpportunityEvent(serializedBytes: $0.value))?.change == "assigned" }.count
+                if ours > 0 && first == nil { first = .now }
+                assigned += ours
+            }
+            let end = ContinuousClock.now
+            try await burst.value
+            await consumer.close()
+            await producer.shutdown()
+            guard assigned >= leads, let first else { throw ChildProcessError(description: "only \(assigned) of \(leads) leads were assigned") }
+            let throughput = Double(leads) / (end - first).seconds
+            report("sales-dispatch assignments (a burst of \(leads) leads, \(teams) teams x \(repsPerTeam) reps, round-robin, fsync on, \(concurrency) consume loops): sustained \(format(throughput)) assignments/s")
         } else {
             await consumer.close()
             await producer.shutdown()
