@@ -27,9 +27,10 @@ CONF
     if ! as_owner "$bindir/pg_ctl" -D "$dir" status >/dev/null 2>&1; then
       # Write-heavy settings we recommend for production too (README): after each checkpoint the first change of a
       # page writes the whole page to the WAL; lz4 shrinks those images, and larger WAL buffers keep backends from
-      # writing WAL themselves in a burst (measured: 10,000 deadlines firing at once, 2.8 s → see README).
+      # writing WAL themselves in a burst. (1 GB of shared buffers was tried too: it left so much dirty data after a
+      # bulk load that commits stalled for hundreds of milliseconds behind the writes.)
       as_owner "$bindir/pg_ctl" -D "$dir" -l "$dir/server.log" -w -t 60 \
-        -o "-c shared_buffers=1GB -c wal_buffers=64MB -c wal_compression=lz4" start >/dev/null
+        -o "-c wal_buffers=64MB -c wal_compression=lz4" start >/dev/null
     fi
     for _ in $(seq 1 50); do
       "$bindir/psql" -h 127.0.0.1 -p "$port" -U funnel -d postgres -Atqc "select 1" >/dev/null 2>&1 && break
