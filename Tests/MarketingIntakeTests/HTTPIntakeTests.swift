@@ -73,6 +73,7 @@ struct HTTPIntakeTests {
         (#"{"email": "not-an-email"}"#, "invalid_email"),
         (#"{"phone": "13800138000", "landing_url": "javascript:alert(1)"}"#, "invalid_url"),
         (#"{"phone": "13800138000", "occurred_at": "2999-01-01T00:00:00Z"}"#, "invalid_occurred_at"),
+        (#"{"phone": "13800138000", "campaign_id": "c\u0000"}"#, "invalid_character"),
     ])
     func invalidLeadIsA422ProblemWithTheReason(body: String, code: String) async throws {
         let intake = try await IntakeHarness.start()

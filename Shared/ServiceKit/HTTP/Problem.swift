@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import Postgres
 
 /// An RFC 9457 problem: the body of every 4xx/5xx, as `application/problem+json`.
 public struct Problem: Error, HTTPResponseError, Sendable, CustomStringConvertible {
@@ -70,6 +71,9 @@ public struct ProblemMiddleware<Context: RequestContext>: RouterMiddleware {
             throw Problem(error.status, code: Self.code(for: error.status), detail: error.body ?? error.status.reasonPhrase, headers: error.headers)
         } catch let error as any HTTPResponseError {
             throw Problem(error.status, code: Self.code(for: error.status), detail: error.status.reasonPhrase)
+        } catch let error as PostgresError where error.sqlState == "22021" || error.sqlState == "22P05" {
+            // Text PostgreSQL cannot store (a NUL character) that a route did not check itself: the client's input.
+            throw Problem(.unprocessableContent, code: "invalid_character", detail: "text may not contain NUL characters")
         } catch {
             context.logger.error("unhandled error", metadata: ["error": "\(String(reflecting: type(of: error)))", "path": "\(request.uri.path)"])
             throw Problem(.internalServerError, code: "internal_error", detail: "the server could not complete the request; it has been logged")

@@ -35,6 +35,10 @@ struct CostValidator: Sendable {
         if cost.impressions < 0 || cost.clicks < 0 {
             violations.append(LeadViolation(code: "negative_count", field: cost.impressions < 0 ? "impressions" : "clicks", detail: "cannot be negative"))
         }
+        for (field, value) in [("channel", cost.channel), ("campaign_id", cost.campaignID), ("day", cost.day), ("currency", cost.currency),
+                               ("reported_by", cost.reportedBy)] where value.utf8.contains(0) {
+            violations.append(LeadViolation(code: "invalid_character", field: field, detail: "contains a NUL character"))
+        }
         let currency = cost.currency.trimmingCharacters(in: .whitespaces).uppercased()
         if !currency.isEmpty && currency != self.currency {
             violations.append(LeadViolation(code: "unsupported_currency", field: "currency", detail: "spend is kept in \(self.currency) only"))

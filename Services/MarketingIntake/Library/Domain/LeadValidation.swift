@@ -47,8 +47,13 @@ struct LeadValidator: Sendable {
 
     func validate(_ input: Funnel_Marketing_V1_CampaignLead, source: LeadSource, receivedVia: String) -> Result<ValidatedLead, LeadRejection> {
         var violations: [LeadViolation] = []
-        for (field, path, limit) in Self.limits where input[keyPath: path].count > limit {
-            violations.append(LeadViolation(code: "field_too_long", field: field, detail: "longer than \(limit) characters"))
+        for (field, path, limit) in Self.limits {
+            let value = input[keyPath: path]
+            if value.count > limit {
+                violations.append(LeadViolation(code: "field_too_long", field: field, detail: "longer than \(limit) characters"))
+            } else if value.utf8.contains(0) {
+                violations.append(LeadViolation(code: "invalid_character", field: field, detail: "contains a NUL character"))
+            }
         }
         if !violations.isEmpty { return .failure(LeadRejection(violations: violations)) }
 

@@ -93,6 +93,10 @@ struct CostRoutes: Sendable {
         if format != "csv" && format != "json" { errors.append(.init(field: "format", code: "invalid_format", detail: "json or csv")) }
         let channel = text("channel"), campaign = text("campaign_id")
         if let channel, Channel(rawValue: channel) == nil { errors.append(.init(field: "channel", code: "unknown_channel", detail: "not a channel")) }
+        // libpq passes text parameters as C strings: a NUL would silently cut the filter short.
+        if let campaign, campaign.utf8.contains(0) || campaign.count > 128 {
+            errors.append(.init(field: "campaign_id", code: "invalid_character", detail: "at most 128 characters, no NUL"))
+        }
         guard errors.isEmpty, let from, let to else {
             throw Problem(.unprocessableContent, code: errors[0].code, title: "Invalid query", detail: "see errors", errors: errors)
         }

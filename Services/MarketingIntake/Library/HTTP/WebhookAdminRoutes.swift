@@ -24,14 +24,14 @@ struct WebhookAdminRoutes: Sendable {
         router.put("/v1/admin/sources/:id/webhook") { request, context in try await self.put(request, context: context) }
         router.get("/v1/admin/sources/:id/webhook") { request, context in
             try request.requireAdmin(token: adminToken)
-            guard let view = try await webhooks.view(id: try Self.id(context), postgres: postgres) else { throw AdminRoutes.notFound }
+            guard let view = try await webhooks.view(id: try AdminRoutes.id(context), postgres: postgres) else { throw AdminRoutes.notFound }
             return jsonResponse(.ok, view)
         }
     }
 
     func put(_ request: Request, context: ClientRequestContext) async throws -> Response {
         try request.requireAdmin(token: adminToken)
-        let id = try Self.id(context)
+        let id = try AdminRoutes.id(context)
         var request = request
         let body = try await request.collectBody(limit: maxBodyBytes)
         let input: Settings
@@ -62,12 +62,5 @@ struct WebhookAdminRoutes: Sendable {
         }
         view.newSecret = generated
         return jsonResponse(.ok, view)
-    }
-
-    static func id(_ context: ClientRequestContext) throws -> UUID {
-        guard let text = context.parameters.get("id"), let id = UUID(uuidString: text) else {
-            throw Problem(.badRequest, code: "invalid_id", detail: "the source id must be a UUID")
-        }
-        return id
     }
 }
