@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs schemathesis (PyPI) against live services' OpenAPI documents on the test stack: no 5xx for any generated
 # input, and every status, content type and body matches the document. Usage: api-check.sh BIN_DIR RUN_DIR
-# (FUNNEL_TEST_POSTGRES_URL and FUNNEL_TEST_KAFKA_BOOTSTRAP point at the test stack).
+# (FUNNEL_TEST_POSTGRES_URL and FUNNEL_TEST_KAFKA_BOOTSTRAP point at the test stack). /health/ready is left out:
+# its documented 503 while a consumer joins its group is the one 5xx that is the contract.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd); cd "$root"
 bin=$1 run=$2
@@ -18,11 +19,12 @@ check() { # service port [extra env...]
       FUNNEL_TOPIC_PREFIX="$schema." FUNNEL_CONSUMER_GROUP="$schema" FUNNEL_HTTP_PORT="$port" FUNNEL_ADMIN_TOKEN=api-check-admin-token \
       FUNNEL_LOG_LEVEL=warning FUNNEL_KAFKA_PROPERTIES=fetch.wait.max.ms=5 "$@" "$bin/$name" serve > "$log" 2>&1 &
   local pid=$!
-  for _ in $(seq 1 150); do curl -fs "http://127.0.0.1:$port/health/live" >/dev/null 2>&1 && break; sleep 0.2; done
+  for _ in $(seq 1 300); do curl -fs "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1 && break; sleep 0.2; done
   echo "== schemathesis: $name (http://127.0.0.1:$port/openapi.json)"
   "$venv/bin/schemathesis" run "http://127.0.0.1:$port/openapi.json" --url "http://127.0.0.1:$port" \
       --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
       --max-examples "${FUNNEL_API_CHECK_EXAMPLES:-60}" --phases examples,fuzzing,coverage --seed 20261202 \
+      --exclude-path /health/ready \
       -H "Authorization: Bearer api-check-admin-token" --no-color > "$run/$name-schemathesis.txt" 2>&1
   local result=$?
   tail -25 "$run/$name-schemathesis.txt"
