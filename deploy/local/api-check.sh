@@ -21,11 +21,13 @@ check() { # service port [extra env...]
   local pid=$!
   for _ in $(seq 1 300); do curl -fs "http://127.0.0.1:$port/health/ready" >/dev/null 2>&1 && break; sleep 0.2; done
   echo "== schemathesis: $name (http://127.0.0.1:$port/openapi.json)"
-  "$venv/bin/schemathesis" run "http://127.0.0.1:$port/openapi.json" --url "http://127.0.0.1:$port" \
+  # From the run folder: schemathesis keeps its example cache in the working directory, and a stale cache must
+  # neither land in git nor steer a later run.
+  (cd "$run" && rm -rf .schemathesis .hypothesis && "$venv/bin/schemathesis" run "http://127.0.0.1:$port/openapi.json" --url "http://127.0.0.1:$port" \
       --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance \
       --max-examples "${FUNNEL_API_CHECK_EXAMPLES:-60}" --phases examples,fuzzing,coverage --seed 20261202 \
       --exclude-path /health/ready \
-      -H "Authorization: Bearer api-check-admin-token" --no-color > "$run/$name-schemathesis.txt" 2>&1
+      -H "Authorization: Bearer api-check-admin-token" --no-color > "$name-schemathesis.txt" 2>&1)
   local result=$?
   tail -25 "$run/$name-schemathesis.txt"
   kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
