@@ -49,8 +49,8 @@ struct CostValidator: Sendable {
                                   clicks: cost.clicks, reportedBy: cost.reportedBy))
     }
 
-    /// The day of a `YYYY-MM-DD` text (strict: a real calendar date), or nil.
-    static func day(_ text: String) -> DateComponents? {
+    /// The UTC midnight of a `YYYY-MM-DD` text (strict: a real calendar date between 2000 and 2100), or nil.
+    static func day(_ text: String) -> Date? {
         let parts = text.split(separator: "-", omittingEmptySubsequences: false)
         guard text.count == 10, parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
               let y = Int(parts[0]), let m = Int(parts[1]), let d = Int(parts[2]), (2000...2100).contains(y) else { return nil }
@@ -58,6 +58,6 @@ struct CostValidator: Sendable {
         calendar.timeZone = TimeZone(identifier: "UTC")!
         let components = DateComponents(year: y, month: m, day: d)
         guard components.isValidDate(in: calendar) else { return nil }
-        return components
+        return calendar.date(from: components)
     }
 }

@@ -1,5 +1,6 @@
 import Contracts
 import Foundation
+import ServiceKit
 import SwiftProtobuf
 
 /// How a platform's own lead JSON (Tencent, ByteDance and other pushes) becomes a `CampaignLead`, kept as data
@@ -47,6 +48,11 @@ struct FieldMapping: Codable, Sendable, Equatable {
     struct Failure: Error, Sendable {
         let code: String
         let detail: String
+
+        /// Its answer: 400 when the body is not JSON, 422 when the JSON holds no usable lead.
+        var problem: Problem {
+            Problem(code == "malformed_json" ? .badRequest : .unprocessableContent, code: code, detail: detail)
+        }
     }
 
     /// The leads of a pushed body: one per element of `records`, or the body itself.

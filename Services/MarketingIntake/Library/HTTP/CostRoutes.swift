@@ -76,7 +76,7 @@ struct CostRoutes: Sendable {
         if to.flatMap(CostValidator.day) == nil { errors.append(.init(field: "to", code: "invalid_day", detail: "a date YYYY-MM-DD is required")) }
         if let from, let to, errors.isEmpty {
             if from > to { errors.append(.init(field: "to", code: "invalid_range", detail: "to is before from")) }
-            if let a = Self.date(from), let b = Self.date(to), b.timeIntervalSince(a) > 366 * 86_400 {
+            if let a = CostValidator.day(from), let b = CostValidator.day(to), b.timeIntervalSince(a) > 366 * 86_400 {
                 errors.append(.init(field: "to", code: "invalid_range", detail: "at most 366 days at a time"))
             }
         }
@@ -134,12 +134,5 @@ struct CostRoutes: Sendable {
 
     static func names(_ g: StatsGrouping) -> [String] {
         (g.day ? ["day"] : []) + (g.channel ? ["channel"] : []) + (g.campaign ? ["campaign"] : [])
-    }
-
-    static func date(_ text: String) -> Date? {
-        guard let c = CostValidator.day(text) else { return nil }
-        var calendar = Calendar(identifier: .gregorian)
-        calendar.timeZone = TimeZone(identifier: "UTC")!
-        return calendar.date(from: c)
     }
 }

@@ -34,11 +34,7 @@ struct LeadRoutes: Sendable {
             throw Problem(.unauthorized, code: "missing_api_key", detail: "send the lead source's key as Authorization: Bearer <key> or X-Api-Key",
                           headers: [.wwwAuthenticate: "Bearer"])
         }
-        // Landing pages often post JSON as text/plain to avoid a CORS preflight; accept that too.
-        if let type = request.headers[.contentType], ContentType(header: type) != .json,
-           !type.lowercased().hasPrefix("text/plain") {
-            throw Problem(.unsupportedMediaType, code: "unsupported_media_type", detail: "send the lead as JSON (Content-Type: application/json)")
-        }
+        try Self.requireJSON(request)
         let body = try await request.collectBody(limit: maxBodyBytes)
         let lead: Funnel_Marketing_V1_CampaignLead
         do {
@@ -57,6 +53,13 @@ struct LeadRoutes: Sendable {
                           headers: [.wwwAuthenticate: "Bearer"])
         }
         return try Self.response(outcome, relay: relay)
+    }
+
+    /// A JSON body, or 415. Landing pages often post JSON as text/plain to avoid a CORS preflight; that is accepted too.
+    static func requireJSON(_ request: Request) throws {
+        if let type = request.headers[.contentType], ContentType(header: type) != .json, !type.lowercased().hasPrefix("text/plain") {
+            throw Problem(.unsupportedMediaType, code: "unsupported_media_type", detail: "send JSON (Content-Type: application/json)")
+        }
     }
 
     /// The response to one lead: 202 accepted, 200 duplicate, or a 422 problem naming every invalid field.

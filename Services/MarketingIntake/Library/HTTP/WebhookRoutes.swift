@@ -59,7 +59,7 @@ struct WebhookRoutes: Sendable {
                     leads = [try EventDecoder.decode(Funnel_Marketing_V1_CampaignLead.self, payload: body, contentType: .json)]
                 }
             } catch let failure as FieldMapping.Failure {
-                throw Problem(failure.code == "malformed_json" ? .badRequest : .unprocessableContent, code: failure.code, detail: failure.detail)
+                throw failure.problem
             } catch let error as EventDecodingError {
                 throw Problem(.badRequest, code: "malformed_json", detail: error.detail)
             }
@@ -83,7 +83,7 @@ struct WebhookRoutes: Sendable {
             let settings = try Self.settings(id, webhooks: webhooks, in: tx)
             let lead: GoogleAdsLead
             do { lead = try GoogleAdsLead.parse(body) } catch let error as FieldMapping.Failure {
-                throw Problem(error.code == "malformed_json" ? .badRequest : .unprocessableContent, code: error.code, detail: error.detail)
+                throw error.problem
             }
             guard let stored = settings.googleKeyHash else {
                 throw Self.unauthorized("webhook_not_configured", "this source has no Google Ads key; an operator sets one with PUT /v1/admin/sources/{id}/webhook")
@@ -104,9 +104,7 @@ struct WebhookRoutes: Sendable {
             throw Problem(.badRequest, code: "invalid_id", detail: "the path names a lead source by its UUID")
         }
         try limits.perSource.check(id.lowercasedText, what: "lead source")
-        if let type = request.headers[.contentType], ContentType(header: type) != .json, !type.lowercased().hasPrefix("text/plain") {
-            throw Problem(.unsupportedMediaType, code: "unsupported_media_type", detail: "send JSON (Content-Type: application/json)")
-        }
+        try LeadRoutes.requireJSON(request)
         var request = request
         return (id, Array(buffer: try await request.collectBody(limit: maxBodyBytes)))
     }
