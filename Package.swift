@@ -39,6 +39,7 @@ let package = Package(
         .executable(name: "marketing-intake", targets: ["MarketingIntakeMain"]),
         .executable(name: "identity-merge", targets: ["IdentityMergeMain"]),
         .executable(name: "sales-dispatch", targets: ["SalesDispatchMain"]),
+        .executable(name: "online-chat", targets: ["OnlineChatMain"]),
         .executable(name: "devbroker", targets: ["DevBroker"]),
         .executable(name: "funnel-bench", targets: ["FunnelBench"]),
     ],
@@ -55,6 +56,7 @@ let package = Package(
         .package(url: "https://github.com/x-sheep/swift-property-based", from: "2.0.1"),
         .package(url: "https://github.com/vapor/jwt-kit", from: "5.8.0"),
         .package(url: "https://github.com/yaslab/CSV.swift", from: "2.5.2"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird-websocket", from: "2.8.1"),
     ],
     targets: [
         // C libraries from Debian, reached through module maps.
@@ -105,6 +107,7 @@ let package = Package(
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
             ],
             path: "Tests/Benchmarks",
@@ -127,6 +130,12 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .testTarget(
+            name: "OnlineChatTests",
+            dependencies: ["OnlineChat", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird"),
+                           .product(name: "HummingbirdWSClient", package: "hummingbird-websocket")],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
             name: "IdentityMergeTests",
             dependencies: ["IdentityMerge", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird"),
                            .product(name: "PropertyBased", package: "swift-property-based")],
@@ -141,5 +150,7 @@ let package = Package(
     ] + service("MarketingIntake", executable: "marketing-intake", dependencies: [.product(name: "CSV", package: "CSV.swift"),
                                                                           .product(name: "SwiftProtobuf", package: "swift-protobuf")])
       + service("IdentityMerge", executable: "identity-merge", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")])
+      + service("OnlineChat", executable: "online-chat", dependencies: [.product(name: "HummingbirdWebSocket", package: "hummingbird-websocket"),
+                                                                   .product(name: "SwiftProtobuf", package: "swift-protobuf")])
       + service("SalesDispatch", executable: "sales-dispatch", dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf"), lifecycle, metrics])
 )

@@ -223,6 +223,18 @@ public nonisolated struct Funnel_Leads_V1_LeadCaptured: @unchecked Sendable {
     set {_uniqueStorage()._visitorID = newValue}
   }
 
+  /// online-chat: the conversation the contact came from (a later contact in it re-emits the same lead_id).
+  public var conversationID: String {
+    get {_storage._conversationID}
+    set {_uniqueStorage()._conversationID = newValue}
+  }
+
+  /// online-chat: a short summary of the conversation with contacts masked (e.g. "课程: IELTS; 电话: 138****8000").
+  public var transcriptSummary: String {
+    get {_storage._transcriptSummary}
+    set {_uniqueStorage()._transcriptSummary = newValue}
+  }
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -310,7 +322,7 @@ nonisolated extension Funnel_Leads_V1_Attribution: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Funnel_Leads_V1_LeadCaptured: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".LeadCaptured"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}lead_id\0\u{3}source_id\0\u{3}source_name\0\u{3}platform_lead_id\0\u{1}attribution\0\u{3}phone_key\0\u{1}phone\0\u{3}phone_masked\0\u{3}phone_info\0\u{3}email_key\0\u{1}email\0\u{3}email_masked\0\u{3}wechat_key\0\u{1}wechat\0\u{1}name\0\u{3}name_masked\0\u{3}course_interest\0\u{1}note\0\u{3}is_test\0\u{3}occurred_at\0\u{3}received_at\0\u{3}received_via\0\u{3}visitor_id\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}lead_id\0\u{3}source_id\0\u{3}source_name\0\u{3}platform_lead_id\0\u{1}attribution\0\u{3}phone_key\0\u{1}phone\0\u{3}phone_masked\0\u{3}phone_info\0\u{3}email_key\0\u{1}email\0\u{3}email_masked\0\u{3}wechat_key\0\u{1}wechat\0\u{1}name\0\u{3}name_masked\0\u{3}course_interest\0\u{1}note\0\u{3}is_test\0\u{3}occurred_at\0\u{3}received_at\0\u{3}received_via\0\u{3}visitor_id\0\u{3}conversation_id\0\u{3}transcript_summary\0")
 
   fileprivate class _StorageClass {
     var _leadID: String = String()
@@ -336,6 +348,8 @@ nonisolated extension Funnel_Leads_V1_LeadCaptured: SwiftProtobuf.Message, Swift
     var _receivedAt: SwiftProtobuf.Google_Protobuf_Timestamp? = nil
     var _receivedVia: String = String()
     var _visitorID: String = String()
+    var _conversationID: String = String()
+    var _transcriptSummary: String = String()
 
       // This property is used as the initial default value for new instances of the type.
       // The type itself is protecting the reference to its storage via CoW semantics.
@@ -369,6 +383,8 @@ nonisolated extension Funnel_Leads_V1_LeadCaptured: SwiftProtobuf.Message, Swift
       _receivedAt = source._receivedAt
       _receivedVia = source._receivedVia
       _visitorID = source._visitorID
+      _conversationID = source._conversationID
+      _transcriptSummary = source._transcriptSummary
     }
   }
 
@@ -410,6 +426,8 @@ nonisolated extension Funnel_Leads_V1_LeadCaptured: SwiftProtobuf.Message, Swift
         case 21: try { try decoder.decodeSingularMessageField(value: &_storage._receivedAt) }()
         case 22: try { try decoder.decodeSingularStringField(value: &_storage._receivedVia) }()
         case 23: try { try decoder.decodeSingularStringField(value: &_storage._visitorID) }()
+        case 24: try { try decoder.decodeSingularStringField(value: &_storage._conversationID) }()
+        case 25: try { try decoder.decodeSingularStringField(value: &_storage._transcriptSummary) }()
         default: break
         }
       }
@@ -491,6 +509,12 @@ nonisolated extension Funnel_Leads_V1_LeadCaptured: SwiftProtobuf.Message, Swift
       if !_storage._visitorID.isEmpty {
         try visitor.visitSingularStringField(value: _storage._visitorID, fieldNumber: 23)
       }
+      if !_storage._conversationID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._conversationID, fieldNumber: 24)
+      }
+      if !_storage._transcriptSummary.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._transcriptSummary, fieldNumber: 25)
+      }
     }
     try unknownFields.traverse(visitor: &visitor)
   }
@@ -523,6 +547,8 @@ nonisolated extension Funnel_Leads_V1_LeadCaptured: SwiftProtobuf.Message, Swift
         if _storage._receivedAt != rhs_storage._receivedAt {return false}
         if _storage._receivedVia != rhs_storage._receivedVia {return false}
         if _storage._visitorID != rhs_storage._visitorID {return false}
+        if _storage._conversationID != rhs_storage._conversationID {return false}
+        if _storage._transcriptSummary != rhs_storage._transcriptSummary {return false}
         return true
       }
       if !storagesAreEqual {return false}

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Kafka
 import Logging
 import Contracts
@@ -71,11 +72,14 @@ public struct ServiceRuntime: Sendable {
     }
 
     /// The HTTP application on the configured address, with problem+json errors and the operational routes.
-    public func application<Context: RequestContext>(router: Router<Context>, onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in })
+    /// `server` chooses the protocol (HTTP/1 by default; online-chat adds the WebSocket upgrade).
+    public func application<Context: RequestContext>(router: Router<Context>, server: HTTPServerBuilder = .http1(),
+                                                     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in })
         -> some ApplicationProtocol where Context.Source == ApplicationRequestContextSource {
         OperationalRoutes.add(to: router, health: health, registry: registry)
         return Application(
             router: router,
+            server: server,
             configuration: ApplicationConfiguration(address: .hostname(settings.httpHost, port: settings.httpPort), serverName: settings.serviceName),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? 0) },
             logger: logger

@@ -1,0 +1,8 @@
+import OnlineChat
+
+@main
+struct OnlineChatMain {
+    static func main() async {
+        await ChatCommand.main()
+    }
+}
