@@ -34,4 +34,5 @@ check() { # service port [extra env...]
   [ "$result" -eq 0 ] || { echo "schemathesis found problems in $name (full report: $run/$name-schemathesis.txt, service log: $log)"; status=1; }
 }
 check marketing-intake 18081 FUNNEL_INTAKE_IP_RATE=100000 FUNNEL_INTAKE_SOURCE_RATE=100000
+check online-chat 18082 FUNNEL_CHAT_SESSION_RATE=100000 FUNNEL_CHAT_MESSAGE_RATE=100000 FUNNEL_CHAT_IP_MESSAGE_RATE=100000 FUNNEL_CHAT_LONG_POLL_SECONDS=1
 exit $status

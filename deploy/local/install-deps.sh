@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages Funnel needs, if missing. Idempotent; needs root or sudo.
 set -euo pipefail
-packages=(librdkafka-dev libpq-dev libssl-dev libphonenumber-dev postgresql protobuf-compiler kcat pkg-config)
+packages=(librdkafka-dev libpq-dev libssl-dev libphonenumber-dev postgresql protobuf-compiler kcat pkg-config chromium chromium-driver)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

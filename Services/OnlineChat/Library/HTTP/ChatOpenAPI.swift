@@ -95,7 +95,7 @@ enum ChatOpenAPI {
           "429": {"$ref": "#/components/responses/Problem"}}},
       "get": {"summary": "Long-poll: messages after a seq, waiting up to `wait` seconds for news", "security": [{"session": []}],
         "parameters": [{"name": "after", "in": "query", "schema": {"type": "integer", "minimum": 0}},
-                       {"name": "wait", "in": "query", "schema": {"type": "integer", "minimum": 0, "maximum": 25}}],
+                       {"name": "wait", "in": "query", "description": "seconds; shortened to FUNNEL_CHAT_LONG_POLL_SECONDS", "schema": {"type": "integer", "minimum": 0, "maximum": 120}}],
         "responses": {"200": {"description": "new messages (maybe none) and the state", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Update"}}}},
           "401": {"$ref": "#/components/responses/Problem"}, "403": {"$ref": "#/components/responses/Problem"}, "422": {"$ref": "#/components/responses/Problem"}}}},
     "/v1/operator/conversations": {"get": {"summary": "Conversations for operators, newest activity first", "security": [{"operator": []}],

@@ -96,7 +96,8 @@ struct VisitorRoutes: Sendable {
     func poll(_ request: Request, context: ChatRequestContext) async throws -> Response {
         let token = try Self.sessionToken(request)
         let after = try ChatJSON.intParameter(request, "after", range: 0...Int(Int32.max), default: 0)
-        let wait = try ChatJSON.intParameter(request, "wait", range: 0...longPollSeconds, default: longPollSeconds)
+        // A client does not know this deployment's longest wait: a longer one is shortened, not refused.
+        let wait = min(longPollSeconds, try ChatJSON.intParameter(request, "wait", range: 0...120, default: longPollSeconds))
         let (store, origin) = (self.store, request.headers[.origin])
         let conversationID: UUID = try await postgres.withConnection { conn in
             guard let conversation = try store.conversation(tokenHash: ConversationStore.tokenHash(token), lock: false, in: conn) else {

@@ -279,7 +279,12 @@ enum WidgetScript {
     input.value = "";
     submit({ text: text });
   });
-  window.FunnelChat = { open: open, close: close };
+  window.FunnelChat = {
+    open: open,
+    close: close,
+    /** How the widget talks to the service now: "websocket", "long-poll" or "none". */
+    transport: function () { return socketReady ? "websocket" : (polling ? "long-poll" : "none"); }
+  };
 })();
 """#
 }
