@@ -7,7 +7,7 @@ run="$root/var/dev"; mkdir -p "$run"
 deploy/local/install-deps.sh
 echo "== build"
 swift build 2>&1 | grep -E "error:|Build complete" || true
-for exe in marketing-intake identity-merge sales-dispatch; do [ -x ".build/debug/$exe" ] || { echo "build failed"; exit 1; }; done
+for exe in marketing-intake online-chat identity-merge sales-dispatch; do [ -x ".build/debug/$exe" ] || { echo "build failed"; exit 1; }; done
 echo "== PostgreSQL on 127.0.0.1:55432 (data in var/dev/pg)"
 deploy/local/postgres.sh start "$run/pg" 55432
 echo "== devbroker on 127.0.0.1:9092 (in memory; control channel 127.0.0.1:9192)"
@@ -30,6 +30,7 @@ start_service() { # name port
   echo "$name did not become ready; see $run/$name.log"; exit 1
 }
 start_service marketing-intake 8081
+start_service online-chat 8082
 start_service identity-merge 8083
 start_service sales-dispatch 8084
 
@@ -38,6 +39,8 @@ if [ ! -s "$run/demo-source.json" ]; then
   .build/debug/marketing-intake sources create --name demo-landing-page --channel landing-page 2>/dev/null > "$run/demo-source.json" \
     || .build/debug/marketing-intake sources list 2>/dev/null > /dev/null
 fi
+# A demo chat site whose page is served by online-chat itself.
+.build/debug/online-chat sites create --id demo --name "Demo school" --origin http://127.0.0.1:8082 --origin http://localhost:8082 >/dev/null 2>&1 || true
 key=$(grep -o '"api_key" : "[^"]*"' "$run/demo-source.json" | cut -d'"' -f4 || true)
 cat <<TXT
 
@@ -45,6 +48,7 @@ Funnel is up.
   PostgreSQL     postgresql://funnel@127.0.0.1:55432/funnel   (psql -h 127.0.0.1 -p 55432 -U funnel funnel)
   devbroker      127.0.0.1:9092   (memory only; for development and CI)
   marketing-intake http://127.0.0.1:8081   (/health/ready, /metrics; admin token: dev-admin-token)
+  online-chat      http://127.0.0.1:8082   (widget demo: http://127.0.0.1:8082/demo?site=demo; operator token: dev-admin-token)
   identity-merge   http://127.0.0.1:8083   (operator token: dev-admin-token)
   sales-dispatch   http://127.0.0.1:8084   (employee JWTs: .build/debug/sales-dispatch token --employee ID --role rep|lead|admin)
   logs           var/dev/*.log
@@ -61,6 +65,12 @@ Push one onto the topic as marketing's tools do:
 Read what came out (protobuf; headers carry the CloudEvents attributes):
   kcat -b 127.0.0.1:9092 -C -t leads.captured.v1 -o beginning -e -f 'key=%k headers=%h\n'
   kcat -b 127.0.0.1:9092 -C -t dlq.marketing-intake.v1 -o beginning -e -f '%h\n'
+
+Chat as a visitor (or open http://127.0.0.1:8082/demo?site=demo in a browser), then answer as an operator:
+  T=\$(curl -s -X POST http://127.0.0.1:8082/v1/chat/sessions -d '{"site": "demo"}' | sed 's/.*"token":"\([^"]*\)".*/\1/')
+  for a in 李雷 IELTS 13800138002; do curl -s -X POST http://127.0.0.1:8082/v1/chat/messages -H "Authorization: Bearer \$T" -d "{\"text\": \"\$a\"}"; echo; done
+  curl -s http://127.0.0.1:8082/v1/operator/conversations -H 'Authorization: Bearer dev-admin-token'
+  curl -s -X POST http://127.0.0.1:8082/v1/operator/conversations/<id>/messages -H 'Authorization: Bearer dev-admin-token' -d '{"text": "您好"}'
 
 The lead becomes a customer (identity-merge); look it up by phone, see why, and register the user:
   curl -s 'http://127.0.0.1:8083/v1/customers?phone=13800138001' -H 'Authorization: Bearer dev-admin-token'

@@ -140,6 +140,8 @@ enum ChatOpenAPI {
         "responses": {"200": {"description": "the site", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Site"}}}},
           "400": {"$ref": "#/components/responses/Problem"}, "401": {"$ref": "#/components/responses/Problem"}, "404": {"$ref": "#/components/responses/Problem"},
           "413": {"$ref": "#/components/responses/Problem"}, "422": {"$ref": "#/components/responses/Problem"}}}},
+    "/demo": {"get": {"summary": "A page embedding the widget for a site", "parameters": [{"name": "site", "in": "query", "required": true, "schema": {"type": "string"}}],
+      "responses": {"200": {"description": "HTML", "content": {"text/html": {"schema": {"type": "string"}}}}, "422": {"$ref": "#/components/responses/Problem"}}}},
     "/widget.js": {"get": {"summary": "The embeddable widget", "responses": {"200": {"description": "JavaScript",
       "content": {"application/javascript": {"schema": {"type": "string"}}}}}}},
     "/health/live": {"get": {"summary": "Liveness", "responses": {"200": {"description": "live", "content": {"application/json": {"schema": {"type": "object"}}}}}}},
