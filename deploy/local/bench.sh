@@ -20,7 +20,7 @@ export FUNNEL_TEST_POSTGRES_URL="postgresql://funnel@127.0.0.1:55434/funnel" FUN
 export FUNNEL_TEST_BROKER_CONTROL="127.0.0.1:19194" FUNNEL_TEST_BIN_DIR="$bin"
 export FUNNEL_BENCH_RESULTS="$run/results.txt"
 { echo "# funnel-bench $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores, $(git rev-parse --short HEAD 2>/dev/null)"; } > "$FUNNEL_BENCH_RESULTS"
-only=${BENCH:-kafka intake-pipeline http-latency webhook-latency identity dispatch}
+only=${BENCH:-kafka intake-pipeline http-latency webhook-latency identity dispatch chat}
 for b in $only; do
   echo "== $b"
   case "$b" in
