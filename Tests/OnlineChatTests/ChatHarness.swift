@@ -38,7 +38,7 @@ final class ChatHarness: Sendable {
         let prefix = other?.prefix ?? TestEnvironment.uniqueName("oc") + "."
         let schema = other?.schema ?? TestEnvironment.uniqueName("oc")
         if other == nil {
-            for (topic, partitions) in [("leads.captured.v1", 4), ("dlq.online-chat.v1", 2)] {
+            for (topic, partitions) in [("leads.captured.v1", 4), ("dlq.online-chat.v1", 2), ("identity.customers.v1", 4)] {
                 try BrokerControl().send("create-topic \(prefix)\(topic) \(partitions)")
             }
         }
@@ -48,6 +48,10 @@ final class ChatHarness: Sendable {
             "FUNNEL_SCHEMA": schema,
             "FUNNEL_HTTP_PORT": "0",
             "FUNNEL_TOPIC_PREFIX": prefix,
+            "FUNNEL_CONSUMER_GROUP": schema,
+            "FUNNEL_CONSUMER_MAX_RETRIES": "1",
+            // One group member per process: a second one would make the devbroker rebalance (seconds) at start.
+            "FUNNEL_CONSUMER_CONCURRENCY": "1",
             "FUNNEL_POSTGRES_POOL_SIZE": "4",
             "FUNNEL_ADMIN_TOKEN": adminToken,
             "FUNNEL_HTTP_MAX_BODY_BYTES": "8192",
@@ -137,6 +141,27 @@ final class ChatHarness: Sendable {
         let messages = try await reader.read(atLeast: count, timeout: .seconds(30), settle: settle)
         await reader.close()
         return try messages.map { try Funnel_Leads_V1_LeadCaptured(serializedBytes: $0.value) }
+    }
+
+    /// Waits until `/health/ready` answers 200 (the erasure consumer joined its group).
+    func waitReady() async throws {
+        let deadline = ContinuousClock.now + .seconds(60)
+        while ContinuousClock.now < deadline {
+            if try await request(.get, "/health/ready").0 == .ok { return }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        throw ChildProcessError(description: "online-chat did not become ready")
+    }
+
+    /// Publishes raw records onto the service's `identity.customers.v1` (as identity-merge would).
+    func publishCustomerEvents(_ payloads: [(key: String, value: [UInt8], contentType: String)]) async throws {
+        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: TestEnvironment.kafkaClient("identity")), logger: TestEnvironment.logger())
+        let results = try await producer.sendBatch(payloads.map {
+            KafkaOutgoingMessage(topic: prefix + "identity.customers.v1", key: Array($0.key.utf8), value: $0.value,
+                                 headers: [KafkaHeader(key: "content-type", text: $0.contentType)])
+        })
+        await producer.shutdown()
+        for result in results { _ = try result.get() }
     }
 
     /// Bodies of the messages in an update or session answer.

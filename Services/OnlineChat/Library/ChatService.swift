@@ -9,7 +9,8 @@ import ServiceKit
 
 /// online-chat: serves the embeddable chat widget, holds visitor conversations over WebSocket (HTTP long polling
 /// as the fallback), runs each site's pre-chat bot flow, lets operators take over, and turns a conversation that
-/// yields a phone into `leads.captured.v1` once per conversation and phone.
+/// yields a phone into `leads.captured.v1` once per conversation and phone; an erased customer's conversations are
+/// scrubbed (`identity.customers.v1`).
 public enum ChatService {
     public static let name = "online-chat"
     public static let defaultHTTPPort = 8082
@@ -26,6 +27,7 @@ public enum ChatService {
         public let router: Router<ChatRequestContext>
         let hub: ConversationHub
         let listener: PostgresListener
+        let consumers: [ConsumeLoop]
 
         public init(runtime: ServiceRuntime, configuration: ChatConfiguration = ChatConfiguration()) async throws {
             self.runtime = runtime
@@ -58,6 +60,7 @@ public enum ChatService {
             SiteAdminRoutes(postgres: postgres, sites: sites, adminToken: settings.adminToken, maxBodyBytes: settings.httpMaxBodyBytes).add(to: router)
             WidgetRoutes.add(to: router)
             self.router = router
+            self.consumers = runtime.consumeLoops(topics: [Topics.customers.name], handler: CustomerEventHandler(schema: settings.schema))
         }
 
         /// Runs until SIGTERM/SIGINT.
@@ -68,7 +71,7 @@ public enum ChatService {
                 server: .http1WebSocketUpgrade(webSocketRouter: router, configuration: .init(ws: .init(maxFrameSize: 16_384, autoPing: .enabled(timePeriod: .seconds(30))))),
                 onServerRunning: onServerRunning)
             do {
-                try await runtime.run(consumers: [], application: application, signals: signals, stopper: stopper)
+                try await runtime.run(consumers: consumers, application: application, signals: signals, stopper: stopper)
             } catch {
                 await listener.stop()
                 throw error

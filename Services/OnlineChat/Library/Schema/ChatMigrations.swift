@@ -61,5 +61,12 @@ enum ChatMigrations {
                 PRIMARY KEY (conversation_id, phone_key)
             );
             """),
+        PostgresMigration(version: 3, name: "the customer of each chat lead, for erasure", sql: """
+            -- From identity.customers.v1: which customer a conversation's lead resolved to (merges move it), so an
+            -- erasure of that customer finds every conversation to scrub.
+            ALTER TABLE conversations ADD COLUMN customer_id uuid, ADD COLUMN erased_at timestamptz;
+            CREATE INDEX conversations_lead ON conversations (lead_id) WHERE lead_id IS NOT NULL;
+            CREATE INDEX conversations_customer ON conversations (customer_id) WHERE customer_id IS NOT NULL;
+            """),
     ]
 }
