@@ -61,7 +61,7 @@ struct ChatBench: AsyncParsableCommand {
         let service = try BenchService(service: "online-chat", port: port, extra: [
             "FUNNEL_CHAT_SESSION_RATE": "1000000", "FUNNEL_CHAT_MESSAGE_RATE": "1000000", "FUNNEL_CHAT_IP_MESSAGE_RATE": "1000000",
             "FUNNEL_HTTP_MAX_BODY_BYTES": "65536",
-        ], topics: [("leads.captured.v1", 8), ("dlq.online-chat.v1", 2), ("identity.customers.v1", 4)])
+        ], topics: [("leads.captured.v1", 8), ("dlq.online-chat.v1", 2), ("identity.customers.v1", 4), ("hr.employees.v1", 2)])
         try service.runToCompletion(["sites", "create", "--id", "bench", "--name", "Bench", "--origin", "*"])
         let child = try service.start()
         defer { child.signal(SIGTERM) }

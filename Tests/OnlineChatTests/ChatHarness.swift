@@ -38,7 +38,7 @@ final class ChatHarness: Sendable {
         let prefix = other?.prefix ?? TestEnvironment.uniqueName("oc") + "."
         let schema = other?.schema ?? TestEnvironment.uniqueName("oc")
         if other == nil {
-            for (topic, partitions) in [("leads.captured.v1", 4), ("dlq.online-chat.v1", 2), ("identity.customers.v1", 4)] {
+            for (topic, partitions) in [("leads.captured.v1", 4), ("dlq.online-chat.v1", 2), ("identity.customers.v1", 4), ("hr.employees.v1", 2)] {
                 try BrokerControl().send("create-topic \(prefix)\(topic) \(partitions)")
             }
         }
@@ -153,11 +153,11 @@ final class ChatHarness: Sendable {
         throw ChildProcessError(description: "online-chat did not become ready")
     }
 
-    /// Publishes raw records onto the service's `identity.customers.v1` (as identity-merge would).
-    func publishCustomerEvents(_ payloads: [(key: String, value: [UInt8], contentType: String)]) async throws {
+    /// Publishes raw records onto the service's `identity.customers.v1` (as identity-merge would), or `topic`.
+    func publishCustomerEvents(_ payloads: [(key: String, value: [UInt8], contentType: String)], topic: String = "identity.customers.v1") async throws {
         let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: TestEnvironment.kafkaClient("identity")), logger: TestEnvironment.logger())
         let results = try await producer.sendBatch(payloads.map {
-            KafkaOutgoingMessage(topic: prefix + "identity.customers.v1", key: Array($0.key.utf8), value: $0.value,
+            KafkaOutgoingMessage(topic: prefix + topic, key: Array($0.key.utf8), value: $0.value,
                                  headers: [KafkaHeader(key: "content-type", text: $0.contentType)])
         })
         await producer.shutdown()

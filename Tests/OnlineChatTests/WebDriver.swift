@@ -20,13 +20,20 @@ final class WebDriver: Sendable {
         guard FileManager.default.isExecutableFile(atPath: binary), FileManager.default.isExecutableFile(atPath: "/usr/bin/chromium") else {
             throw Failure(description: "the browser test needs Debian's chromium and chromium-driver (make test installs them)")
         }
-        let port = Int.random(in: 20_000..<40_000)
-        let driver = try ChildProcess(executable: binary, arguments: ["--port=\(port)", "--allowed-ips=127.0.0.1"])
-        let deadline = ContinuousClock.now + .seconds(20)
-        while ContinuousClock.now < deadline {
-            if let (status, _) = try? await call(port: port, .get, "/status"), status == .ok { break }
-            try await Task.sleep(for: .milliseconds(100))
+        // Below the ephemeral range (32768+), so no outgoing connection holds the port; a taken port makes
+        // chromedriver exit, and then another is tried.
+        var started: (ChildProcess, Int)?
+        for _ in 0..<5 where started == nil {
+            let port = Int.random(in: 12_000..<32_000)
+            let driver = try ChildProcess(executable: binary, arguments: ["--port=\(port)", "--allowed-ips=127.0.0.1"])
+            let deadline = ContinuousClock.now + .seconds(60)
+            while ContinuousClock.now < deadline, driver.status == nil {
+                if let (status, _) = try? await call(port: port, .get, "/status"), status == .ok { started = (driver, port); break }
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            if started == nil { driver.signal(SIGKILL) }
         }
+        guard let (driver, port) = started else { throw Failure(description: "chromedriver did not start: \(binary)") }
         let capabilities = #"{"capabilities": {"alwaysMatch": {"browserName": "chrome", "goog:chromeOptions": {"binary": "/usr/bin/chromium", "args": ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--window-size=1200,900", "--lang=en-US"]}}}}"#
         let (status, json) = try await call(port: port, .post, "/session", body: capabilities)
         guard status == .ok, let value = json["value"] as? [String: Any], let id = value["sessionId"] as? String else {

@@ -10,7 +10,7 @@ import ServiceKit
 /// online-chat: serves the embeddable chat widget, holds visitor conversations over WebSocket (HTTP long polling
 /// as the fallback), runs each site's pre-chat bot flow, lets operators take over, and turns a conversation that
 /// yields a phone into `leads.captured.v1` once per conversation and phone; an erased customer's conversations are
-/// scrubbed (`identity.customers.v1`).
+/// scrubbed (`identity.customers.v1`); a leaver's operator token is refused (`hr.employees.v1`).
 public enum ChatService {
     public static let name = "online-chat"
     public static let defaultHTTPPort = 8082
@@ -54,13 +54,17 @@ public enum ChatService {
             VisitorRoutes(postgres: postgres, store: store, hub: hub, relay: runtime.relay, limits: limits, maxBodyBytes: settings.httpMaxBodyBytes,
                           longPollSeconds: configuration.longPollSeconds).add(to: router)
             ChatWebSocket(postgres: postgres, store: store, hub: hub, relay: runtime.relay, limits: limits).add(to: router)
-            let auth = OperatorAuth(adminToken: settings.adminToken, verifier: await EmployeeTokenVerifier(secret: settings.jwtSecret))
+            let auth = OperatorAuth(adminToken: settings.adminToken, verifier: await EmployeeTokenVerifier(secret: settings.jwtSecret),
+                                    postgres: postgres, schema: settings.schema)
             OperatorRoutes(postgres: postgres, store: store, hub: hub, auth: auth, maxBodyBytes: settings.httpMaxBodyBytes,
                            maxMessageCharacters: configuration.maxMessageCharacters).add(to: router)
             SiteAdminRoutes(postgres: postgres, sites: sites, adminToken: settings.adminToken, maxBodyBytes: settings.httpMaxBodyBytes).add(to: router)
             WidgetRoutes.add(to: router)
             self.router = router
-            self.consumers = runtime.consumeLoops(topics: [Topics.customers.name], handler: CustomerEventHandler(schema: settings.schema))
+            self.consumers = runtime.consumeLoops(
+                topics: [Topics.customers.name, Topics.employees.name],
+                handler: ChatInputHandler(employeesTopic: settings.topic(Topics.employees.name), customers: CustomerEventHandler(schema: settings.schema),
+                                          employees: EmployeeEventHandler(schema: settings.schema)))
         }
 
         /// Runs until SIGTERM/SIGINT.

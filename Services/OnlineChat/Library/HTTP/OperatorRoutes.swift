@@ -5,10 +5,13 @@ import Hummingbird
 import Postgres
 import ServiceKit
 
-/// Who may act as an operator (pre-sales reception): the admin token, or an employee's bearer JWT (any role).
+/// Who may act as an operator (pre-sales reception): the admin token, or an employee's bearer JWT (any role) of
+/// someone HR has not marked as left.
 struct OperatorAuth: Sendable {
     let adminToken: String
     let verifier: EmployeeTokenVerifier
+    let postgres: PostgresClient
+    let schema: String
 
     /// The acting operator's id (`admin` for the admin token, else the employee id).
     func operatorID(of request: Request) async throws -> String {
@@ -17,7 +20,15 @@ struct OperatorAuth: Sendable {
                           headers: [.wwwAuthenticate: "Bearer"])
         }
         if HMACSHA256.equal(SHA256Digest.hash(Array(token.utf8)), SHA256Digest.hash(Array(adminToken.utf8))) { return "admin" }
-        return try await verifier.principal(token: token).employeeID
+        let employee = try await verifier.principal(token: token).employeeID
+        let schema = self.schema
+        let left = try await postgres.withConnection { conn in
+            try conn.query("SELECT EXISTS (SELECT 1 FROM \(identifier: schema).employees_left WHERE employee_id = \(employee))").first!.decode(Bool.self, at: 0)
+        }
+        guard !left else {
+            throw Problem(.unauthorized, code: "employee_left", detail: "HR has marked this employee as left", headers: [.wwwAuthenticate: "Bearer error=\"invalid_token\""])
+        }
+        return employee
     }
 }
 

@@ -67,6 +67,25 @@ enum ChatMigrations {
             ALTER TABLE conversations ADD COLUMN customer_id uuid, ADD COLUMN erased_at timestamptz;
             CREATE INDEX conversations_lead ON conversations (lead_id) WHERE lead_id IS NOT NULL;
             CREATE INDEX conversations_customer ON conversations (customer_id) WHERE customer_id IS NOT NULL;
+            -- Customers absorbed by merges: events of one customer arrive in order, but a merge (keyed by the survivor)
+            -- may be read before the absorbed customer's own resolved events; erasure follows these aliases.
+            CREATE TABLE customer_aliases (
+                alias uuid PRIMARY KEY,
+                customer_id uuid NOT NULL
+            );
+            CREATE INDEX customer_aliases_customer ON customer_aliases (customer_id);
+            -- Customers erased (ids only), so a resolved event read after the erasure scrubs at once.
+            CREATE TABLE erased_customers (
+                customer_id uuid PRIMARY KEY,
+                erased_at timestamptz NOT NULL DEFAULT now()
+            );
+            """),
+        PostgresMigration(version: 4, name: "leavers, whose operator tokens are refused", sql: """
+            -- From hr.employees.v1: an employee who left is refused at once, whatever their token's expiry.
+            CREATE TABLE employees_left (
+                employee_id text PRIMARY KEY,
+                left_at timestamptz NOT NULL
+            );
             """),
     ]
 }
