@@ -34,7 +34,8 @@ import Testing
         return router
     }
 
-    @Test func aVisitorAnswersTheBotInABrowserAndTheLeadArrivesXSSStaysTextAndAReloadResumes() async throws {
+    /// Runs `body` with a chat service, a host page on another port whose origin the site allows, and a browser.
+    static func withBrowser(_ body: @escaping @Sendable (ChatHarness, WebDriver, Int) async throws -> Void) async throws {
         let chat = try await ChatHarness.start()
         defer { Task { await chat.stop() } }
         let site = TestEnvironment.uniqueName("web").replacingOccurrences(of: "_", with: "-")
@@ -44,7 +45,7 @@ import Testing
             try await chat.createSite(id: site, origins: ["http://127.0.0.1:\(pagePort)"])
             let browser = try await WebDriver.start()
             do {
-                try await Self.converse(browser, pageURL: "http://127.0.0.1:\(pagePort)/landing?utm_source=baidu&utm_campaign=spring", chat: chat)
+                try await body(chat, browser, pagePort)
                 await browser.quit()
             } catch {
                 await browser.quit()
@@ -53,34 +54,28 @@ import Testing
         }
     }
 
+    @Test func aVisitorAnswersTheBotInABrowserAndTheLeadArrivesXSSStaysTextAndAReloadResumes() async throws {
+        try await Self.withBrowser { chat, browser, pagePort in
+            try await Self.converse(browser, pageURL: "http://127.0.0.1:\(pagePort)/landing?utm_source=baidu&utm_campaign=spring", chat: chat)
+        }
+    }
+
     @Test func withoutWebSocketTheWidgetLongPollsAndStillReceivesOperatorReplies() async throws {
-        let chat = try await ChatHarness.start()
-        defer { Task { await chat.stop() } }
-        let site = TestEnvironment.uniqueName("web").replacingOccurrences(of: "_", with: "-")
-        let page = Application(router: Self.hostPage(chatPort: chat.port, site: site))
-        try await page.test(.live) { client in
-            let pagePort = try #require(client.port)
-            try await chat.createSite(id: site, origins: ["http://127.0.0.1:\(pagePort)"])
-            let browser = try await WebDriver.start()
-            do {
-                try await browser.navigate("http://127.0.0.1:\(pagePort)/no-websocket")
-                try await browser.waitFor("the bubble", "document.querySelector('.fnl-chat-bubble')")
-                try await browser.click(".fnl-chat-bubble")
-                try await browser.waitFor("the first question", "document.querySelectorAll('.fnl-chat-msg-bot').length >= 2")
-                try await browser.type(".fnl-chat-input", "Han Meimei\u{E007}")
-                try await browser.waitFor("the course question", "document.body.textContent.indexOf('Which course') >= 0")
-                let (_, list, _) = try await chat.request(.get, "/v1/operator/conversations", headers: chat.admin)
-                let id = try #require((list["conversations"] as? [[String: Any]])?.first?["id"] as? String)
-                let (status, _, _) = try await chat.request(.post, "/v1/operator/conversations/\(id)/messages", body: #"{"text": "Hi Han, I am your advisor"}"#,
-                                                            headers: chat.admin)
-                #expect(status == .created)
-                try await browser.waitFor("the operator's reply by long poll", "document.querySelector('.fnl-chat-msg-operator') && document.body.textContent.indexOf('I am your advisor') >= 0")
-                #expect(try await browser.script("return window.FunnelChat.transport();") as? String == "long-poll")
-                await browser.quit()
-            } catch {
-                await browser.quit()
-                throw error
-            }
+        try await Self.withBrowser { chat, browser, pagePort in
+            try await browser.navigate("http://127.0.0.1:\(pagePort)/no-websocket")
+            try await browser.waitFor("the bubble", "document.querySelector('.fnl-chat-bubble')")
+            try await browser.click(".fnl-chat-bubble")
+            try await browser.waitFor("the first question", "document.querySelectorAll('.fnl-chat-msg-bot').length >= 2")
+            try await browser.type(".fnl-chat-input", "Han Meimei\u{E007}")
+            try await browser.waitFor("the course question", "document.body.textContent.indexOf('Which course') >= 0")
+            let (_, list, _) = try await chat.request(.get, "/v1/operator/conversations", headers: chat.admin)
+            let id = try #require((list["conversations"] as? [[String: Any]])?.first?["id"] as? String)
+            let (status, _, _) = try await chat.request(.post, "/v1/operator/conversations/\(id)/messages", body: #"{"text": "Hi Han, I am your advisor"}"#,
+                                                        headers: chat.admin)
+            #expect(status == .created)
+            try await browser.waitFor("the operator's reply by long poll",
+                                      "document.querySelector('.fnl-chat-msg-operator') && document.body.textContent.indexOf('I am your advisor') >= 0")
+            #expect(try await browser.script("return window.FunnelChat.transport();") as? String == "long-poll")
         }
     }
 

@@ -34,24 +34,13 @@ public struct IntakeConfiguration: Sendable {
 
     /// Reads the settings from `environment`; a bad value names its variable.
     public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> IntakeConfiguration {
-        func value(_ name: String) -> String? {
-            guard let v = environment[name]?.trimmingCharacters(in: .whitespaces), !v.isEmpty else { return nil }
-            return v
-        }
-        func number(_ name: String, _ range: ClosedRange<Double>) throws -> Double? {
-            guard let text = value(name) else { return nil }
-            guard let v = Double(text), range.contains(v) else {
-                throw ConfigurationError(variable: name, reason: "must be a number in \(range.lowerBound)...\(range.upperBound)")
-            }
-            return v
-        }
+        let env = EnvironmentValues(environment)
+        func value(_ name: String) -> String? { env.text(name) }
+        func number(_ name: String, _ range: ClosedRange<Double>) throws -> Double? { try env.number(name, in: range) }
         var c = IntakeConfiguration()
         if let v = try number("FUNNEL_INTAKE_IP_RATE", 0.01...1_000_000) { c.ipRate = v }
         if let v = try number("FUNNEL_INTAKE_SOURCE_RATE", 0.01...1_000_000) { c.sourceRate = v }
-        if let v = value("FUNNEL_INTAKE_CLIENT_IP_HEADER") {
-            guard let name = HTTPField.Name(v) else { throw ConfigurationError(variable: "FUNNEL_INTAKE_CLIENT_IP_HEADER", reason: "not a header name") }
-            c.clientIPHeader = name
-        }
+        if let name = try env.headerName("FUNNEL_INTAKE_CLIENT_IP_HEADER") { c.clientIPHeader = name }
         if let v = try number("FUNNEL_INTAKE_FLOOD_WINDOW_SECONDS", 0...86_400) { c.floodWindow = .milliseconds(Int64(v * 1_000)) }
         if let v = value("FUNNEL_INTAKE_STATS_TIME_ZONE") {
             guard let zone = TimeZone(identifier: v) else { throw ConfigurationError(variable: "FUNNEL_INTAKE_STATS_TIME_ZONE", reason: "unknown time zone") }

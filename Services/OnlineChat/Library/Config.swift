@@ -31,27 +31,15 @@ public struct ChatConfiguration: Sendable {
 
     /// Reads the settings from `environment`; a bad value names its variable.
     public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ChatConfiguration {
-        func value(_ name: String) -> String? {
-            guard let v = environment[name]?.trimmingCharacters(in: .whitespaces), !v.isEmpty else { return nil }
-            return v
-        }
-        func number(_ name: String, _ range: ClosedRange<Double>) throws -> Double? {
-            guard let text = value(name) else { return nil }
-            guard let v = Double(text), range.contains(v) else {
-                throw ConfigurationError(variable: name, reason: "must be a number in \(range.lowerBound)...\(range.upperBound)")
-            }
-            return v
-        }
+        let env = EnvironmentValues(environment)
+        func number(_ name: String, _ range: ClosedRange<Double>) throws -> Double? { try env.number(name, in: range) }
         var c = ChatConfiguration()
         if let v = try number("FUNNEL_CHAT_SESSION_RATE", 0.01...1_000_000) { c.sessionRate = v }
         if let v = try number("FUNNEL_CHAT_MESSAGE_RATE", 0.01...1_000_000) { c.messageRate = v }
         if let v = try number("FUNNEL_CHAT_IP_MESSAGE_RATE", 0.01...1_000_000) { c.ipMessageRate = v }
         if let v = try number("FUNNEL_CHAT_MAX_MESSAGE_CHARACTERS", 1...100_000) { c.maxMessageCharacters = Int(v) }
         if let v = try number("FUNNEL_CHAT_LONG_POLL_SECONDS", 0...120) { c.longPollSeconds = Int(v) }
-        if let v = value("FUNNEL_CHAT_CLIENT_IP_HEADER") {
-            guard let name = HTTPField.Name(v) else { throw ConfigurationError(variable: "FUNNEL_CHAT_CLIENT_IP_HEADER", reason: "not a header name") }
-            c.clientIPHeader = name
-        }
+        if let name = try env.headerName("FUNNEL_CHAT_CLIENT_IP_HEADER") { c.clientIPHeader = name }
         return c
     }
 }

@@ -13,7 +13,9 @@ public struct ClientRequestContext: RequestContext, RemoteAddressRequestContext 
         self.coreContext = .init(source: source)
         self.remoteAddress = source.channel.remoteAddress
     }
+}
 
+extension RemoteAddressRequestContext {
     /// The client's IP: the first address of `header` (e.g. `X-Forwarded-For`, set only behind a proxy that
     /// overwrites it) when one is configured and present, else the connection's peer.
     public func clientIP(of request: Request, header: HTTPField.Name?) -> String {
