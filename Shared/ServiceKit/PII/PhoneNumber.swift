@@ -1,3 +1,4 @@
+import Contracts
 import CPhoneNumber
 
 /// A phone number that libphonenumber parsed and validated.
@@ -77,5 +78,16 @@ public struct PhoneNumber: Sendable, Hashable {
         case Int(FUNNEL_PHONE_TYPE_VOICEMAIL): return "voicemail"
         default: return "unknown"
         }
+    }
+}
+
+extension PhoneNumber {
+    /// The number's type, region and offline-geocoded place, as events carry them next to the encrypted number.
+    public var info: Funnel_Common_V1_PhoneInfo {
+        var info = Funnel_Common_V1_PhoneInfo()
+        info.type = type
+        info.regionCode = regionCode
+        info.geo = geo
+        return info
     }
 }

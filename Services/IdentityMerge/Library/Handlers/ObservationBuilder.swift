@@ -79,11 +79,7 @@ struct ObservationBuilder: Sendable {
                 facts.phone = try? cipher.encrypt(phone.e164, field: "phone")
                 facts.phoneKey = phoneIdentifier.key
                 facts.phoneMasked = phone.masked
-                var info = Funnel_Common_V1_PhoneInfo()
-                info.type = phone.type
-                info.regionCode = phone.regionCode
-                info.geo = phone.geo
-                facts.phoneInfo = info
+                facts.phoneInfo = phone.info
             case .failure:
                 sorted.refuse(.phone, rule: "invalid_value")
             }

@@ -134,11 +134,7 @@ struct LeadValidator: Sendable {
             event.phoneKey = keyer.key(kind: "phone", normalized: phone.e164)
             event.phone = try cipher.encrypt(phone.e164, field: "phone")
             event.phoneMasked = phone.masked
-            var info = Funnel_Common_V1_PhoneInfo()
-            info.type = phone.type
-            info.regionCode = phone.regionCode
-            info.geo = phone.geo
-            event.phoneInfo = info
+            event.phoneInfo = phone.info
         }
         if !email.isEmpty {
             event.emailKey = keyer.key(kind: "email", normalized: email)

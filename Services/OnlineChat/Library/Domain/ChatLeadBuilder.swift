@@ -37,11 +37,7 @@ struct ChatLeadBuilder: Sendable {
         event.phoneKey = keyer.key(kind: "phone", normalized: phone.e164)
         event.phone = try cipher.encrypt(phone.e164, field: "phone")
         event.phoneMasked = phone.masked
-        var info = Funnel_Common_V1_PhoneInfo()
-        info.type = phone.type
-        info.regionCode = phone.regionCode
-        info.geo = phone.geo
-        event.phoneInfo = info
+        event.phoneInfo = phone.info
         let questions = site.botFlow.questions
         if let nameQuestion = questions.first(where: { $0.kind == .name }), let sealed = answers[nameQuestion.id]?.sealed,
            let name = try? unseal(sealed, field: "name") {

@@ -119,6 +119,9 @@ struct ChatWebSocket: Sendable {
                     last = max(last, fresh.last?.seq ?? last)
                     try await self.send(outbound, "update", ConversationUpdate(conversationID: update.conversationID, messages: fresh, state: update.state))
                 }
+                // The stream ended: this socket fell too far behind (or is closing). Close it; the widget reconnects
+                // with the last seq it has and reads the rest from the database.
+                if !Task.isCancelled { try? await outbound.close(.goingAway, reason: "too far behind; reconnect") }
             }
             while let message = try await messages.next() {
                 try await self.handle(message, token: token, ip: ip, origin: origin, outbound: outbound)

@@ -31,10 +31,14 @@ final class ConversationHub: Sendable {
         self.fetch = fetch
     }
 
-    /// Subscribes to a conversation; pass the id to ``unsubscribe(_:id:)`` when done. Updates are buffered for a
-    /// slow reader (a conversation's volume is small; a reader that stops reading is disconnected by its owner).
+    /// Updates buffered for one subscriber. A reader this far behind has its stream finished instead of losing
+    /// updates silently: its socket closes and the widget reconnects, reading what it missed from the database.
+    static let bufferLimit = 256
+
+    /// Subscribes to a conversation; pass the id to ``unsubscribe(_:id:)`` when done. The stream finishes early
+    /// when the subscriber falls ``bufferLimit`` updates behind.
     func subscribe(_ conversationID: UUID, lastSeq: Int) -> (Int, AsyncStream<ConversationUpdate>) {
-        let (stream, continuation) = AsyncStream<ConversationUpdate>.makeStream(bufferingPolicy: .unbounded)
+        let (stream, continuation) = AsyncStream<ConversationUpdate>.makeStream(bufferingPolicy: .bufferingOldest(Self.bufferLimit))
         let (id, count) = state.withLock { s -> (Int, Int) in
             s.nextID += 1
             s.subscribers[conversationID, default: [:]][s.nextID] = Subscriber(continuation: continuation)
@@ -70,7 +74,9 @@ final class ConversationHub: Sendable {
             if let last = update.messages.last?.seq { s.pushed[update.conversationID] = max(s.pushed[update.conversationID] ?? 0, last) }
             return Array(subscribers.values)
         }
-        for target in targets { target.continuation.yield(update) }
+        for target in targets {
+            if case .dropped = target.continuation.yield(update) { target.continuation.finish() }
+        }
     }
 
     /// Another replica wrote to a conversation: read what is new and push it, if anyone here is listening.
