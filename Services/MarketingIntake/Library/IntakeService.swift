@@ -53,9 +53,10 @@ public enum IntakeService {
             self.router = router
             self.consumers = runtime.consumeLoops(
                 topics: [Topics.campaignLeads.name, Topics.campaignCosts.name],
-                handler: IntakeInputHandler(leadsTopic: settings.topic(Topics.campaignLeads.name),
-                                            leads: CampaignLeadHandler(validator: validator, store: store, schema: settings.schema),
-                                            costs: CampaignCostHandler(validator: costValidator, store: costs))
+                handler: TopicRouter([
+                    (settings.topic(Topics.campaignLeads.name), CampaignLeadHandler(validator: validator, store: store, schema: settings.schema)),
+                    (settings.topic(Topics.campaignCosts.name), CampaignCostHandler(validator: costValidator, store: costs)),
+                ])
             )
         }
 

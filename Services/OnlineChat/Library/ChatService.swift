@@ -63,8 +63,10 @@ public enum ChatService {
             self.router = router
             self.consumers = runtime.consumeLoops(
                 topics: [Topics.customers.name, Topics.employees.name],
-                handler: ChatInputHandler(employeesTopic: settings.topic(Topics.employees.name), customers: CustomerEventHandler(schema: settings.schema),
-                                          employees: EmployeeEventHandler(schema: settings.schema)))
+                handler: TopicRouter([
+                    (settings.topic(Topics.customers.name), CustomerEventHandler(schema: settings.schema)),
+                    (settings.topic(Topics.employees.name), EmployeeEventHandler(schema: settings.schema)),
+                ]))
         }
 
         /// Runs until SIGTERM/SIGINT.

@@ -111,12 +111,18 @@ extension Request {
         return String(parts[1]).trimmingCharacters(in: .whitespaces)
     }
 
+    /// Whether a presented token equals the expected one, compared in constant time (over their SHA-256, so the
+    /// length does not leak either).
+    public static func tokensMatch(_ given: String, _ expected: String) -> Bool {
+        HMACSHA256.equal(SHA256Digest.hash(Array(given.utf8)), SHA256Digest.hash(Array(expected.utf8)))
+    }
+
     /// Requires `Authorization: Bearer <token>` equal to `token` (compared in constant time).
     public func requireAdmin(token: String) throws {
         guard let given = bearerToken else {
             throw Problem(.unauthorized, code: "missing_credentials", detail: "send Authorization: Bearer <admin token>", headers: [.wwwAuthenticate: "Bearer"])
         }
-        guard HMACSHA256.equal(SHA256Digest.hash(Array(given.utf8)), SHA256Digest.hash(Array(token.utf8))) else {
+        guard Self.tokensMatch(given, token) else {
             throw Problem(.unauthorized, code: "invalid_credentials", detail: "the admin token is not valid", headers: [.wwwAuthenticate: "Bearer"])
         }
     }

@@ -29,22 +29,3 @@ struct CampaignCostHandler: BatchHandler {
         return outcomes
     }
 }
-
-/// Sends each record of a batch to the handler of its topic, keeping the batch's order of outcomes.
-struct IntakeInputHandler: BatchHandler {
-    let leadsTopic: String
-    let leads: CampaignLeadHandler
-    let costs: CampaignCostHandler
-
-    func handle(_ records: [KafkaConsumedMessage], in connection: PostgresConnection) throws -> [HandlerOutcome] {
-        let leadIndexes = records.indices.filter { records[$0].topic == leadsTopic }
-        if leadIndexes.count == records.count { return try leads.handle(records, in: connection) }
-        let costIndexes = records.indices.filter { records[$0].topic != leadsTopic }
-        var outcomes = [HandlerOutcome?](repeating: nil, count: records.count)
-        if !leadIndexes.isEmpty {
-            for (index, outcome) in zip(leadIndexes, try leads.handle(leadIndexes.map { records[$0] }, in: connection)) { outcomes[index] = outcome }
-        }
-        for (index, outcome) in zip(costIndexes, try costs.handle(costIndexes.map { records[$0] }, in: connection)) { outcomes[index] = outcome }
-        return outcomes.map { $0! }
-    }
-}

@@ -99,22 +99,22 @@ struct VisitorRoutes: Sendable {
         // A client does not know this deployment's longest wait: a longer one is shortened, not refused.
         let wait = min(longPollSeconds, try ChatJSON.intParameter(request, "wait", range: 0...120, default: longPollSeconds))
         let (store, origin) = (self.store, request.headers[.origin])
-        let conversationID: UUID = try await postgres.withConnection { conn in
+        let (conversationID, site): (UUID, ChatSite) = try await postgres.withConnection { conn in
             guard let conversation = try store.conversation(tokenHash: ConversationStore.tokenHash(token), lock: false, in: conn) else {
                 throw ChatRefusal(code: .unknownSession)
             }
             guard let site = try store.sites.load(conversation.siteID, in: conn), site.allows(origin: origin) else {
                 throw Problem(.forbidden, code: "origin_not_allowed", detail: "this page's origin is not allowed for the site")
             }
-            return conversation.id
+            return (conversation.id, site)
         }
         // Subscribe before reading, so nothing written in between is missed.
         let (subscription, stream) = hub.subscribe(conversationID, lastSeq: after)
         defer { hub.unsubscribe(conversationID, id: subscription) }
-        var update = try await postgres.withConnection { try store.update(conversationID, after: after, in: $0) }
+        var update = try await postgres.withConnection { try store.update(conversationID, site: site, after: after, in: $0) }
         if update?.messages.isEmpty == true && wait > 0 {
             let arrived = await Self.first(of: stream, within: .seconds(wait))
-            if arrived { update = try await postgres.withConnection { try store.update(conversationID, after: after, in: $0) } }
+            if arrived { update = try await postgres.withConnection { try store.update(conversationID, site: site, after: after, in: $0) } }
         }
         guard let update else { throw Problem(.unauthorized, code: "invalid_session", detail: "the session token is unknown") }
         return jsonResponse(.ok, update)

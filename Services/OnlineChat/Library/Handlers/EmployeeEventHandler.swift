@@ -43,23 +43,3 @@ struct EmployeeEventHandler: BatchHandler {
         return outcomes
     }
 }
-
-/// Sends each record of a batch to the handler of its topic, keeping the batch's order of outcomes.
-struct ChatInputHandler: BatchHandler {
-    let employeesTopic: String
-    let customers: CustomerEventHandler
-    let employees: EmployeeEventHandler
-
-    func handle(_ records: [KafkaConsumedMessage], in connection: PostgresConnection) throws -> [HandlerOutcome] {
-        let employeeIndexes = records.indices.filter { records[$0].topic == employeesTopic }
-        let customerIndexes = records.indices.filter { records[$0].topic != employeesTopic }
-        var outcomes = [HandlerOutcome?](repeating: nil, count: records.count)
-        if !customerIndexes.isEmpty {
-            for (i, o) in zip(customerIndexes, try customers.handle(customerIndexes.map { records[$0] }, in: connection)) { outcomes[i] = o }
-        }
-        if !employeeIndexes.isEmpty {
-            for (i, o) in zip(employeeIndexes, try employees.handle(employeeIndexes.map { records[$0] }, in: connection)) { outcomes[i] = o }
-        }
-        return outcomes.map { $0! }
-    }
-}

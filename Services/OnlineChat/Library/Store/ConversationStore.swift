@@ -215,10 +215,11 @@ struct ConversationStore: Sendable {
         }
     }
 
-    /// A conversation's messages after `after` and its current state (for pushes and long polls).
-    func update(_ conversationID: UUID, after: Int, in conn: PostgresConnection) throws -> ConversationUpdate? {
+    /// A conversation's messages after `after` and its current state (for pushes and long polls). Pass the
+    /// conversation's `site` when the caller has it already, to spare reading it again.
+    func update(_ conversationID: UUID, site known: ChatSite? = nil, after: Int, in conn: PostgresConnection) throws -> ConversationUpdate? {
         guard let conversation = try conversation(id: conversationID, lock: false, in: conn),
-              let site = try sites.load(conversation.siteID, in: conn) else { return nil }
+              let site = try known ?? sites.load(conversation.siteID, in: conn) else { return nil }
         return ConversationUpdate(conversationID: conversationID, messages: try messages(conversationID, after: after, in: conn),
                                   state: view(conversation.state, flow: site.botFlow))
     }
