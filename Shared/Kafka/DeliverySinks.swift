@@ -1,5 +1,6 @@
 @preconcurrency import CRdKafka
 import Foundation
+import Synchronization
 
 /// What became of one produced record.
 enum DeliveryOutcome {
@@ -59,40 +60,58 @@ final class ClosureSink: DeliverySink, @unchecked Sendable {
     }
 }
 
-/// Gathers a batch's delivery reports and resumes the waiting task when the last one arrives.
+/// Gathers a batch's delivery reports and resumes the waiting task when the last one arrives. Each record's
+/// outcome is written once, by the thread that learns it, into a flat block (no lock, no allocation per record);
+/// the atomic countdown orders those writes before the final read. Failures are rare and kept aside.
 final class BatchCollector: DeliverySink, @unchecked Sendable {
-    private let lock = NSLock()
-    private let topics: [String]
-    private var results: [Result<KafkaDeliveryReport, KafkaError>?]
-    private var remaining: Int
-    private var continuation: CheckedContinuation<[Result<KafkaDeliveryReport, KafkaError>], any Error>?
+    typealias Results = [Result<KafkaDeliveryReport, KafkaError>]
 
-    init(topics: [String]) {
-        self.topics = topics
-        results = Array(repeating: nil, count: topics.count)
-        remaining = topics.count
-        super.init(count: topics.count)
+    private struct Landed {
+        var partition: Int32
+        var offset: Int64
     }
 
-    func start(_ continuation: CheckedContinuation<[Result<KafkaDeliveryReport, KafkaError>], any Error>) {
-        lock.withLock { self.continuation = continuation }
+    private let messages: [KafkaOutgoingMessage]
+    private let landed: UnsafeMutablePointer<Landed>
+    private let remaining: Atomic<Int>
+    private let failures = Mutex<[Int: KafkaError]>([:])
+    private let continuation = Mutex<CheckedContinuation<Results, any Error>?>(nil)
+
+    init(messages: [KafkaOutgoingMessage]) {
+        self.messages = messages
+        landed = .allocate(capacity: messages.count)
+        landed.initialize(repeating: Landed(partition: -1, offset: -1), count: messages.count)
+        remaining = Atomic(messages.count)
+        super.init(count: messages.count)
+    }
+
+    deinit {
+        landed.deinitialize(count: messages.count)
+        landed.deallocate()
+    }
+
+    func start(_ continuation: CheckedContinuation<Results, any Error>) {
+        self.continuation.withLock { $0 = continuation }
     }
 
     override func record(index: Int, outcome: DeliveryOutcome) -> Bool {
-        let result: Result<KafkaDeliveryReport, KafkaError>
         switch outcome {
-        case .delivered(let partition, let offset): result = .success(KafkaDeliveryReport(topic: topics[index], partition: partition, offset: offset))
-        case .failed(let error): result = .failure(error)
+        case .delivered(let partition, let offset): landed[index] = Landed(partition: partition, offset: offset)
+        case .failed(let error): failures.withLock { $0[index] = error }
         }
-        let finished: (CheckedContinuation<[Result<KafkaDeliveryReport, KafkaError>], any Error>?, [Result<KafkaDeliveryReport, KafkaError>])? = lock.withLock {
-            results[index] = result
-            remaining -= 1
-            guard remaining == 0 else { return nil }
-            let waiting = continuation
-            continuation = nil
-            return (waiting, results.map { $0! })
+        guard remaining.subtract(1, ordering: .acquiringAndReleasing).newValue == 0 else { return false }
+        let failed = failures.withLock { $0 }
+        var all: Results = []
+        all.reserveCapacity(messages.count)
+        for index in messages.indices {
+            if let error = failed[index] { all.append(.failure(error)); continue }
+            let report = landed[index]
+            all.append(.success(KafkaDeliveryReport(topic: messages[index].topic, partition: report.partition, offset: report.offset)))
         }
-        guard let (waiting, all) = finished else { return false }
+        let waiting = continuation.withLock { value in
+            defer { value = nil }
+            return value
+        }
         waiting?.resume(returning: all)
         return true
     }

@@ -44,7 +44,7 @@ public final class KafkaProducer: Sendable {
     /// Throws only when the producer itself is unusable; per-record failures are in the results.
     public func sendBatch(_ messages: [KafkaOutgoingMessage]) async throws -> [Result<KafkaDeliveryReport, KafkaError>] {
         if messages.isEmpty { return [] }
-        let collector = BatchCollector(topics: messages.map(\.topic))
+        let collector = BatchCollector(messages: messages)
         // One reference for the whole batch, given back by whoever records its last outcome.
         let retained = Unmanaged.passRetained(collector)
         return try await withCheckedThrowingContinuation { continuation in

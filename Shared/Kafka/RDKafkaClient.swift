@@ -1,5 +1,6 @@
 @preconcurrency import CRdKafka
 import Foundation
+import Synchronization
 import Logging
 
 /// State reached from librdkafka's C callbacks. It travels in the conf's `opaque` slot, retained once by the
@@ -16,8 +17,13 @@ final class RDKafkaContext: @unchecked Sendable {
         self.logger = logger
     }
 
-    var fatalError: KafkaError? { lock.withLock { _fatalError } }
-    func setFatal(_ error: KafkaError) { lock.withLock { _fatalError = error } }
+    /// Read before every produced record: an atomic flag, so the common case takes no lock.
+    private let hasFatalError = Atomic<Bool>(false)
+    var fatalError: KafkaError? { hasFatalError.load(ordering: .acquiring) ? lock.withLock { _fatalError } : nil }
+    func setFatal(_ error: KafkaError) {
+        lock.withLock { _fatalError = error }
+        hasFatalError.store(true, ordering: .releasing)
+    }
 
     var assignment: Set<KafkaTopicPartition> { lock.withLock { _assignment } }
     func assign(_ partitions: [KafkaTopicPartition]) {
