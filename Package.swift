@@ -118,7 +118,8 @@ let package = Package(
         .target(name: "TestSupport", dependencies: ["Kafka", "Postgres", log], path: "Tests/TestSupport", swiftSettings: swiftSettings),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "ContractsTests", dependencies: ["Contracts", "FastText"], swiftSettings: swiftSettings),
+        .testTarget(name: "ContractsTests", dependencies: ["Contracts", "FastText", .product(name: "PropertyBased", package: "swift-property-based")],
+                    swiftSettings: swiftSettings),
         .testTarget(
             name: "ServiceKitTests",
             dependencies: ["ServiceKit", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird")],

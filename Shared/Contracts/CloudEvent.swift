@@ -21,7 +21,7 @@ public enum ContentType: String, Sendable {
 
     /// Reads a `content-type` header value (parameters ignored); nil for anything else.
     public init?(header: String) {
-        let base = header.split(separator: ";").first.map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        let base = header.split(separator: ";").first.map { $0.trimmingSpaces.lowercased() } ?? ""
         switch base {
         case "application/protobuf", "application/x-protobuf", "application/vnd.google.protobuf": self = .protobuf
         case "application/json": self = .json

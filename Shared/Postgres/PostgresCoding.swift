@@ -96,26 +96,36 @@ extension Array: PostgresEncodable, PostgresDecodable where Element == UInt8 {
     public var postgresBind: PostgresBind { PostgresBind(.bytes(self), oid: 17) }
     public static func decode(postgresText: String?) throws(PostgresDecodingReason) -> [UInt8] {
         guard let postgresText else { throw .null }
-        let utf8 = Array(postgresText.utf8)
-        guard utf8.count >= 2, utf8[0] == UInt8(ascii: "\\"), utf8[1] == UInt8(ascii: "x"), utf8.count % 2 == 0 else { throw .format }
-        var out = [UInt8]()
-        out.reserveCapacity((utf8.count - 2) / 2)
-        var i = 2
-        while i < utf8.count {
-            guard let hi = hexValue(utf8[i]), let lo = hexValue(utf8[i + 1]) else { throw .format }
-            out.append(hi << 4 | lo)
-            i += 2
+        var text = postgresText
+        // Outbox payloads are read as hex text: decode straight from the string's UTF-8, no intermediate array.
+        let decoded = text.withUTF8 { utf8 -> [UInt8]? in
+            guard utf8.count >= 2, utf8[0] == UInt8(ascii: "\\"), utf8[1] == UInt8(ascii: "x"), utf8.count % 2 == 0 else { return nil }
+            let count = (utf8.count - 2) / 2
+            var valid = true
+            let out = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+                var i = 2
+                for o in 0..<count {
+                    let hi = hexNibble[Int(utf8[i])], lo = hexNibble[Int(utf8[i + 1])]
+                    if hi | lo > 0x0F { valid = false; break }
+                    buffer[o] = hi << 4 | lo
+                    i += 2
+                }
+                initialized = valid ? count : 0
+            }
+            return valid ? out : nil
         }
-        return out
+        guard let decoded else { throw .format }
+        return decoded
     }
 }
 
-private func hexValue(_ c: UInt8) -> UInt8? {
-    switch c {
-    case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
-    case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
-    case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
-    default: return nil
+/// Each byte's value as a hex digit, or 0xFF.
+private let hexNibble: [UInt8] = (0...255).map { c -> UInt8 in
+    switch UInt8(c) {
+    case UInt8(ascii: "0")...UInt8(ascii: "9"): return UInt8(c) - UInt8(ascii: "0")
+    case UInt8(ascii: "a")...UInt8(ascii: "f"): return UInt8(c) - UInt8(ascii: "a") + 10
+    case UInt8(ascii: "A")...UInt8(ascii: "F"): return UInt8(c) - UInt8(ascii: "A") + 10
+    default: return 0xFF
     }
 }
 

@@ -1,4 +1,5 @@
 @preconcurrency import CLibPQ
+import FastText
 import Foundation
 import Logging
 
@@ -47,7 +48,7 @@ public final class PostgresConnection {
             throw PostgresError(kind: .connection, message: "libpq could not allocate a connection")
         }
         guard PQstatus(conn) == CONNECTION_OK else {
-            let message = String(cString: PQerrorMessage(conn)).trimmingCharacters(in: .whitespacesAndNewlines)
+            let message = String(cString: PQerrorMessage(conn)).trimmingSpacesAndNewlines
             PQfinish(conn)
             throw PostgresError(kind: .connection, message: message)
         }
@@ -222,7 +223,7 @@ public final class PostgresConnection {
     }
 
     private func connectionError(file: String = #fileID, line: Int = #line) -> PostgresError {
-        let message = conn.map { String(cString: PQerrorMessage($0)).trimmingCharacters(in: .whitespacesAndNewlines) } ?? "closed"
+        let message = conn.map { String(cString: PQerrorMessage($0)).trimmingSpacesAndNewlines } ?? "closed"
         return PostgresError(kind: .connection, message: message, file: file, line: line)
     }
 

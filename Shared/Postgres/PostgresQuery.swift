@@ -91,6 +91,8 @@ public struct PostgresQuery: ExpressibleByStringInterpolation, Sendable, CustomS
 
     /// `"name"` with embedded quotes doubled and NUL removed.
     public static func quoteIdentifier(_ name: String) -> String {
-        "\"" + name.replacingOccurrences(of: "\u{0}", with: "").replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        // Every statement quotes its schema: skip Foundation's replacing when there is nothing to replace.
+        if !name.utf8.contains(where: { $0 == 0 || $0 == UInt8(ascii: "\"") }) { return "\"" + name + "\"" }
+        return "\"" + name.replacingOccurrences(of: "\u{0}", with: "").replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 }

@@ -1,3 +1,4 @@
+import FastText
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -20,7 +21,7 @@ extension RemoteAddressRequestContext {
     /// overwrites it) when one is configured and present, else the connection's peer.
     public func clientIP(of request: Request, header: HTTPField.Name?) -> String {
         if let header, let value = request.headers[header] {
-            let first = value.split(separator: ",", maxSplits: 1).first.map { $0.trimmingCharacters(in: .whitespaces) } ?? ""
+            let first = value.split(separator: ",", maxSplits: 1).first.map { $0.trimmingSpaces } ?? ""
             if !first.isEmpty { return String(first.prefix(64)) }
         }
         return remoteAddress?.ipAddress ?? "unknown"

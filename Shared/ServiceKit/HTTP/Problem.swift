@@ -1,3 +1,4 @@
+import FastText
 import Foundation
 import Hummingbird
 import Postgres
@@ -108,7 +109,7 @@ extension Request {
         guard let header = headers[.authorization] else { return nil }
         let parts = header.split(separator: " ", maxSplits: 1)
         guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
-        return String(parts[1]).trimmingCharacters(in: .whitespaces)
+        return String(parts[1]).trimmingSpaces
     }
 
     /// Whether a presented token equals the expected one, compared in constant time (over their SHA-256, so the

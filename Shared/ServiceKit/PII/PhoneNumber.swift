@@ -1,5 +1,6 @@
 import Contracts
 import CPhoneNumber
+import FastText
 
 /// A phone number that libphonenumber parsed and validated.
 public struct PhoneNumber: Sendable, Hashable {
@@ -37,7 +38,7 @@ public struct PhoneNumber: Sendable, Hashable {
     /// Parses `input` with `defaultRegion` for numbers written without a country code. Accepts the usual ways
     /// people write numbers (`+86 138 0013 8000`, `0086-13800138000`, `138-0013-8000`, full-width digits).
     public static func parse(_ input: String, defaultRegion: String = "CN") throws(Invalid) -> PhoneNumber {
-        let trimmed = input.trimmingCharacters(in: .whitespacesAndNewlines)
+        let trimmed = input.trimmingSpacesAndNewlines
         if trimmed.isEmpty { throw Invalid(reason: .empty) }
         if trimmed.count > 64 { throw Invalid(reason: .tooLong) }
         var e164 = [CChar](repeating: 0, count: 32)

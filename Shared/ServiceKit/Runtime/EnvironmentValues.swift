@@ -1,3 +1,4 @@
+import FastText
 import Foundation
 import HTTPTypes
 
@@ -12,7 +13,7 @@ public struct EnvironmentValues: Sendable {
 
     /// The trimmed value, or nil when unset or blank.
     public func text(_ name: String) -> String? {
-        guard let value = environment[name]?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
+        guard let value = environment[name]?.trimmingSpaces, !value.isEmpty else { return nil }
         return value
     }
 

@@ -1,3 +1,4 @@
+import FastText
 import Foundation
 import Kafka
 import Logging
@@ -85,7 +86,7 @@ public struct ServiceSettings: Sendable {
     public static func fromEnvironment(service: String, defaultHTTPPort: Int,
                                        environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ServiceSettings {
         func value(_ name: String) -> String? {
-            guard let v = environment[name]?.trimmingCharacters(in: .whitespaces), !v.isEmpty else { return nil }
+            guard let v = environment[name]?.trimmingSpaces, !v.isEmpty else { return nil }
             return v
         }
         func int(_ name: String, _ fallback: Int, range: ClosedRange<Int>) throws -> Int {
@@ -115,7 +116,7 @@ public struct ServiceSettings: Sendable {
         var firstKey: String?
         if let text = value("FUNNEL_PII_KEYS") {
             for item in text.split(separator: ",") {
-                let parts = item.split(separator: ":", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+                let parts = item.split(separator: ":", maxSplits: 1).map { $0.trimmingSpaces }
                 guard parts.count == 2, !parts[0].isEmpty, let key = Data(base64Encoded: parts[1]), key.count == 32 else {
                     throw ConfigurationError(variable: "FUNNEL_PII_KEYS", reason: "each item must be id:base64 of 32 bytes")
                 }

@@ -1,3 +1,4 @@
+import FastText
 import Foundation
 import ServiceKit
 
@@ -134,7 +135,7 @@ public struct CompiledRules: Sendable {
 public enum IdentityNormalizer {
     /// The normalised value, or nil when it is not a usable value of this kind.
     public static func normalize(kind: IdentifierKind, _ raw: String, defaultRegion: String) -> String? {
-        let trimmed = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+        let trimmed = raw.trimmingSpacesAndNewlines
         guard !trimmed.isEmpty else { return nil }
         switch kind {
         case .phone:

@@ -70,7 +70,7 @@ struct CustomerRoutes: Sendable {
             if input.identifiers.isEmpty {
                 errors.append(.init(field: "identifiers", code: "required", detail: "name at least one identifier to split off"))
             }
-            let reason = (input.reason ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+            let reason = (input.reason ?? "").trimmingSpacesAndNewlines
             if reason.isEmpty || reason.count > 500 {
                 errors.append(.init(field: "reason", code: "required", detail: "say why, in at most 500 characters"))
             }

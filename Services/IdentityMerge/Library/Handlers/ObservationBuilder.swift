@@ -1,4 +1,5 @@
 import Contracts
+import FastText
 import Foundation
 import ServiceKit
 import SwiftProtobuf
@@ -61,7 +62,7 @@ struct ObservationBuilder: Sendable {
 
     /// A registration from the main business system: raw contacts are normalised, keyed and encrypted here.
     func observation(registration: Funnel_Identity_V1_UserRegistered, rules: CompiledRules) throws(Rejection) -> (Observation, RegistrationFacts) {
-        let userRaw = registration.userID.trimmingCharacters(in: .whitespacesAndNewlines)
+        let userRaw = registration.userID.trimmingSpacesAndNewlines
         guard !userRaw.isEmpty else { throw Rejection(code: "missing_user_id", reason: "user_id: required") }
         guard let userID = IdentityNormalizer.normalize(kind: .userID, userRaw, defaultRegion: defaultRegion) else {
             throw Rejection(code: "invalid_user_id", reason: "user_id: at most 128 characters, no spaces")
@@ -70,7 +71,7 @@ struct ObservationBuilder: Sendable {
         var sorted = SortedIdentifiers(rules: rules)
         var facts = RegistrationFacts()
         sorted.consider(Identifier(kind: .userID, key: userID, mask: userID), rawValue: userRaw)
-        let phoneRaw = registration.phone.trimmingCharacters(in: .whitespacesAndNewlines)
+        let phoneRaw = registration.phone.trimmingSpacesAndNewlines
         if !phoneRaw.isEmpty {
             switch Result(catching: { () throws(PhoneNumber.Invalid) -> PhoneNumber in try PhoneNumber.parse(phoneRaw, defaultRegion: defaultRegion) }) {
             case .success(let phone):
@@ -85,7 +86,7 @@ struct ObservationBuilder: Sendable {
             }
         }
         for (kind, raw) in [(IdentifierKind.email, registration.email), (.unionid, registration.wechatUnionid)] {
-            let trimmed = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+            let trimmed = raw.trimmingSpacesAndNewlines
             guard !trimmed.isEmpty else { continue }
             guard let value = IdentityNormalizer.normalize(kind: kind, trimmed, defaultRegion: defaultRegion) else {
                 sorted.refuse(kind, rule: "invalid_value")
@@ -98,7 +99,7 @@ struct ObservationBuilder: Sendable {
         observation.refused = sorted.refused
         observation.registeredAt = occurredAt
         observation.phoneMasked = facts.phoneMasked
-        let name = registration.displayName.trimmingCharacters(in: .whitespacesAndNewlines)
+        let name = registration.displayName.trimmingSpacesAndNewlines
         if !name.isEmpty, let encrypted = try? cipher.encrypt(name, field: "name") {
             observation.displayName = Self.encode(encrypted)
             observation.nameMasked = Masking.name(name)

@@ -1,4 +1,5 @@
 import Contracts
+import FastText
 import Foundation
 import Kafka
 import Postgres
@@ -12,8 +13,8 @@ struct TagApplier: Sendable {
     let events: CustomerEvents
 
     func apply(_ tag: Funnel_Identity_V1_CustomerTagged, in connection: PostgresConnection) throws -> HandlerOutcome {
-        let name = tag.tag.trimmingCharacters(in: .whitespacesAndNewlines)
-        let source = tag.source.trimmingCharacters(in: .whitespacesAndNewlines)
+        let name = tag.tag.trimmingSpacesAndNewlines
+        let source = tag.source.trimmingSpacesAndNewlines
         guard !name.isEmpty, name.count <= 64 else { return .rejected(code: "invalid_tag", reason: "tag: required, at most 64 characters") }
         guard !source.isEmpty, source.count <= 64 else { return .rejected(code: "invalid_source", reason: "source: required, at most 64 characters") }
         let customerID: UUID
@@ -61,7 +62,7 @@ struct TagApplier: Sendable {
             if status == "erased" { return .failure(Rejection(code: "customer_erased", reason: "customer_id: the customer was erased")) }
             return .success(mergedInto ?? id)
         }
-        let user = tag.userID.trimmingCharacters(in: .whitespacesAndNewlines)
+        let user = tag.userID.trimmingSpacesAndNewlines
         guard !user.isEmpty else { return .failure(Rejection(code: "missing_subject", reason: "customer_id or user_id: one is required")) }
         guard let row = try connection.query("SELECT customer_id FROM \(identifier: schema).identifiers WHERE ident = \("user_id:" + user)").first else {
             return .failure(Rejection(code: "unknown_user", reason: "user_id: no customer has this user id"))

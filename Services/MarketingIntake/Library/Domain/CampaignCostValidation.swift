@@ -1,4 +1,5 @@
 import Contracts
+import FastText
 import Foundation
 
 /// A campaign's spend on one day, validated.
@@ -19,13 +20,13 @@ struct CostValidator: Sendable {
 
     func validate(_ cost: Funnel_Marketing_V1_CampaignCost) -> Result<ValidCost, LeadRejection> {
         var violations: [LeadViolation] = []
-        let channelText = cost.channel.trimmingCharacters(in: .whitespaces).lowercased()
+        let channelText = cost.channel.trimmingSpaces.lowercased()
         let channel = Channel(rawValue: channelText)
         if channel == nil {
             violations.append(LeadViolation(code: channelText.isEmpty ? "missing_channel" : "unknown_channel", field: "channel",
                                              detail: "must be one of \(Channel.allCases.map(\.rawValue).joined(separator: ", "))"))
         }
-        let campaign = cost.campaignID.trimmingCharacters(in: .whitespaces)
+        let campaign = cost.campaignID.trimmingSpaces
         if campaign.isEmpty { violations.append(LeadViolation(code: "missing_campaign_id", field: "campaign_id", detail: "name the campaign")) }
         if campaign.count > 128 { violations.append(LeadViolation(code: "field_too_long", field: "campaign_id", detail: "longer than 128 characters")) }
         if Self.day(cost.day) == nil {
@@ -39,7 +40,7 @@ struct CostValidator: Sendable {
                                ("reported_by", cost.reportedBy)] where value.utf8.contains(0) {
             violations.append(LeadViolation(code: "invalid_character", field: field, detail: "contains a NUL character"))
         }
-        let currency = cost.currency.trimmingCharacters(in: .whitespaces).uppercased()
+        let currency = cost.currency.trimmingSpaces.uppercased()
         if !currency.isEmpty && currency != self.currency {
             violations.append(LeadViolation(code: "unsupported_currency", field: "currency", detail: "spend is kept in \(self.currency) only"))
         }

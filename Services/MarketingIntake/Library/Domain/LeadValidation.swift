@@ -57,7 +57,7 @@ struct LeadValidator: Sendable {
         }
         if !violations.isEmpty { return .failure(LeadRejection(violations: violations)) }
 
-        let channelText = input.channel.trimmingCharacters(in: .whitespaces).lowercased()
+        let channelText = input.channel.trimmingSpaces.lowercased()
         var channel = source.defaultChannel
         if !channelText.isEmpty {
             if let parsed = Channel(rawValue: channelText) { channel = parsed } else {
@@ -65,9 +65,9 @@ struct LeadValidator: Sendable {
                                                  detail: "must be one of \(Channel.allCases.map(\.rawValue).joined(separator: ", "))"))
             }
         }
-        let phoneText = input.phone.trimmingCharacters(in: .whitespacesAndNewlines)
-        let emailText = input.email.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
-        let wechatText = input.wechat.trimmingCharacters(in: .whitespacesAndNewlines)
+        let phoneText = input.phone.trimmingSpacesAndNewlines
+        let emailText = input.email.trimmingSpacesAndNewlines.lowercased()
+        let wechatText = input.wechat.trimmingSpacesAndNewlines
         if phoneText.isEmpty && emailText.isEmpty && wechatText.isEmpty {
             violations.append(LeadViolation(code: "missing_contact", field: "phone", detail: "a lead needs a phone, an email or a WeChat id"))
         }
@@ -118,7 +118,7 @@ struct LeadValidator: Sendable {
         event.leadID = leadID
         event.sourceID = source.id.lowercasedText
         event.sourceName = source.name
-        event.platformLeadID = input.platformLeadID.trimmingCharacters(in: .whitespaces)
+        event.platformLeadID = input.platformLeadID.trimmingSpaces
         var attribution = Funnel_Leads_V1_Attribution()
         attribution.channel = channel.rawValue
         attribution.campaignID = input.campaignID
@@ -145,12 +145,12 @@ struct LeadValidator: Sendable {
             event.wechatKey = keyer.key(kind: "wechat", normalized: wechat)
             event.wechat = try cipher.encrypt(wechat, field: "wechat")
         }
-        let name = input.name.trimmingCharacters(in: .whitespacesAndNewlines)
+        let name = input.name.trimmingSpacesAndNewlines
         if !name.isEmpty {
             event.name = try cipher.encrypt(name, field: "name")
             event.nameMasked = Masking.name(name)
         }
-        event.courseInterest = input.courseInterest.trimmingCharacters(in: .whitespacesAndNewlines)
+        event.courseInterest = input.courseInterest.trimmingSpacesAndNewlines
         if !input.note.isEmpty { event.note = try cipher.encrypt(input.note, field: "note") }
         event.isTest = input.isTest
         event.occurredAt = .init(date: occurredAt)

@@ -1,5 +1,6 @@
 import CSV
 import Contracts
+import FastText
 import Foundation
 import Hummingbird
 import Postgres
@@ -82,7 +83,7 @@ struct CostRoutes: Sendable {
         }
         var grouping = StatsGrouping(day: false, channel: false, campaign: false)
         for part in (text("group_by") ?? "day,channel,campaign").split(separator: ",") {
-            switch part.trimmingCharacters(in: .whitespaces) {
+            switch part.trimmingSpaces {
             case "day": grouping.day = true
             case "channel": grouping.channel = true
             case "campaign", "campaign_id": grouping.campaign = true

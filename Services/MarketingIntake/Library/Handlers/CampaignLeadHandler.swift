@@ -1,4 +1,5 @@
 import Contracts
+import FastText
 import Kafka
 import Postgres
 import ServiceKit
@@ -20,7 +21,7 @@ struct CampaignLeadHandler: BatchHandler {
         }
         let names = Array(Set(decoded.compactMap { result -> String? in
             guard case .success(let lead) = result else { return nil }
-            let name = lead.source.trimmingCharacters(in: .whitespaces)
+            let name = lead.source.trimmingSpaces
             return name.isEmpty ? nil : name
         }))
         let sources = names.isEmpty ? [:] : try SourceStore.byName(names, schema: schema, in: connection)
@@ -36,7 +37,7 @@ struct CampaignLeadHandler: BatchHandler {
             case .success(let value):
                 lead = value
             }
-            let name = lead.source.trimmingCharacters(in: .whitespaces)
+            let name = lead.source.trimmingSpaces
             guard !name.isEmpty else {
                 outcomes[index] = .rejected(code: "missing_source", reason: "source: the lead source's name is required on the topic")
                 continue

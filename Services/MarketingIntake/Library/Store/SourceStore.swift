@@ -1,3 +1,4 @@
+import FastText
 import Foundation
 import Postgres
 import ServiceKit
@@ -13,7 +14,7 @@ struct SourceStore: Sendable {
     }
 
     func create(name: String, defaultChannel: Channel) async throws -> IssuedKey {
-        let trimmed = name.trimmingCharacters(in: .whitespacesAndNewlines)
+        let trimmed = name.trimmingSpacesAndNewlines
         guard (1...100).contains(trimmed.count) else { throw Failure(code: "invalid_name", description: "name must be 1 to 100 characters") }
         let (key, prefix) = APIKey.generate()
         let id = UUID()

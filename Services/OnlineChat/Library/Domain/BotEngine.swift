@@ -1,3 +1,4 @@
+import FastText
 import Foundation
 import ServiceKit
 
@@ -79,7 +80,7 @@ struct BotEngine: Sendable {
             }
             return advance(from: next, saying: [(flow.skipped ?? BotFlow.defaultSkipped).text(locale)], stored: nil, contact: nil)
         case .text(let raw):
-            let text = raw.trimmingCharacters(in: .whitespacesAndNewlines)
+            let text = raw.trimmingSpacesAndNewlines
             switch accept(text, for: question) {
             case .success(let (answer, contact, stored)):
                 next.answers[question.id] = answer

@@ -1,3 +1,4 @@
+import FastText
 import Foundation
 
 /// Text in the widget's two languages.
@@ -108,7 +109,7 @@ public struct BotFlow: Codable, Sendable, Equatable {
         func checkText(_ text: LocalizedText?, _ field: String, required: Bool = true) {
             guard let text else { return }
             for (lang, value) in [("zh", text.zh), ("en", text.en)] {
-                let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
+                let trimmed = value.trimmingSpacesAndNewlines
                 if required && trimmed.isEmpty { found.append(("\(field).\(lang)", "must not be empty")) }
                 if value.count > 500 { found.append(("\(field).\(lang)", "at most 500 characters")) }
                 if value.contains("\u{0}") { found.append(("\(field).\(lang)", "must not contain NUL characters")) }
@@ -130,7 +131,7 @@ public struct BotFlow: Codable, Sendable, Equatable {
             checkText(q.retry, "\(field).retry")
             if let options = q.options {
                 if options.count > 20 { found.append(("\(field).options", "at most 20 options")) }
-                if options.contains(where: { $0.trimmingCharacters(in: .whitespaces).isEmpty || $0.count > 100 }) {
+                if options.contains(where: { $0.trimmingSpaces.isEmpty || $0.count > 100 }) {
                     found.append(("\(field).options", "each option has 1 to 100 characters"))
                 }
             }

@@ -1,3 +1,4 @@
+import FastText
 import Foundation
 import Hummingbird
 import ServiceKit
@@ -22,7 +23,7 @@ enum ChatJSON {
     /// Trimmed text or nil when absent or empty; too long or holding NUL is a field error.
     static func optionalText(_ value: String?, field: String, max: Int, errors: inout [Problem.FieldError]) throws -> String? {
         guard let value else { return nil }
-        let trimmed = value.trimmingCharacters(in: .whitespacesAndNewlines)
+        let trimmed = value.trimmingSpacesAndNewlines
         if trimmed.isEmpty { return nil }
         if trimmed.contains("\u{0}") {
             errors.append(.init(field: field, code: "invalid_character", detail: "must not contain NUL characters"))
@@ -59,7 +60,7 @@ enum ChatJSON {
             throw Problem(.unprocessableContent, code: "missing_field", detail: "text is required (or skip: true)",
                           errors: [.init(field: "text", code: "missing_field", detail: "is required")])
         }
-        let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+        let trimmed = text.trimmingSpacesAndNewlines
         guard !trimmed.isEmpty else {
             throw Problem(.unprocessableContent, code: "empty_message", detail: "text must not be blank", errors: [.init(field: "text", code: "empty_message", detail: "is blank")])
         }

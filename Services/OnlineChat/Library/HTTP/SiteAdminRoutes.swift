@@ -1,3 +1,4 @@
+import FastText
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -73,7 +74,7 @@ struct SiteAdminRoutes: Sendable {
         var errors: [Problem.FieldError] = []
         let id = id ?? ""
         if !ChatSite.isValidID(id) { errors.append(.init(field: "id", code: "invalid_site_id", detail: "1 to 64 of a-z, 0-9, - and _")) }
-        let name = (input.name ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        let name = (input.name ?? "").trimmingSpacesAndNewlines
         if name.isEmpty || name.count > 100 || name.contains("\u{0}") { errors.append(.init(field: "name", code: "invalid_name", detail: "1 to 100 characters")) }
         let origins = input.allowedOrigins ?? []
         if origins.isEmpty || origins.count > 50 {

@@ -1,4 +1,5 @@
 import Contracts
+import FastText
 import Foundation
 import Kafka
 import Postgres
@@ -20,7 +21,7 @@ struct EmployeeEventHandler: BatchHandler {
                 outcomes.append(.rejected(code: error.code.rawValue, reason: error.detail))
                 continue
             }
-            let id = event.employeeID.trimmingCharacters(in: .whitespaces)
+            let id = event.employeeID.trimmingSpaces
             guard !id.isEmpty, id.count <= 128 else {
                 outcomes.append(.rejected(code: "missing_employee_id", reason: "employee_id: required, at most 128 characters"))
                 continue

@@ -1,3 +1,4 @@
+import FastText
 import Foundation
 import ServiceKit
 
@@ -25,7 +26,7 @@ extension DispatchPolicy {
         for (index, rule) in routing.enumerated() {
             checkTeam(rule.team, field: "routing[\(index)].team")
             let conditions = (rule.productLines ?? []) + (rule.channels ?? []) + (rule.regions ?? [])
-            if conditions.contains(where: { $0.trimmingCharacters(in: .whitespaces).isEmpty }) {
+            if conditions.contains(where: { $0.trimmingSpaces.isEmpty }) {
                 errors.append(.init(field: "routing[\(index)]", code: "empty_condition", detail: "conditions must not be empty strings"))
             }
         }

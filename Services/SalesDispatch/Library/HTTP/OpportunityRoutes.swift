@@ -73,7 +73,7 @@ struct OpportunityRoutes: Sendable {
             let id = try uuidParameter(context)
             let body = try await decodeBody(FollowUpBody.self, from: request, limit: maxBodyBytes,
                                             expected: "{\"outcome\": \"...\", \"note\": \"...\", \"next_contact_at\": \"ISO 8601\"}")
-            guard !body.outcome.trimmingCharacters(in: .whitespaces).isEmpty, body.outcome.count <= 64 else {
+            guard !body.outcome.trimmingSpaces.isEmpty, body.outcome.count <= 64 else {
                 throw Problem(.unprocessableContent, code: "invalid_outcome", detail: "outcome is 1 to 64 characters")
             }
             guard (body.note ?? "").count <= 4_000 else { throw Problem(.unprocessableContent, code: "note_too_long", detail: "note is at most 4000 characters") }
@@ -115,7 +115,7 @@ struct OpportunityRoutes: Sendable {
                 guard let target = body.employeeID, !target.isEmpty else {
                     throw Problem(.unprocessableContent, code: "missing_employee_id", detail: "name the rep in employee_id")
                 }
-                if action == "transfer" && (body.reason ?? "").trimmingCharacters(in: .whitespaces).isEmpty {
+                if action == "transfer" && (body.reason ?? "").trimmingSpaces.isEmpty {
                     throw Problem(.unprocessableContent, code: "missing_reason", detail: "a transfer needs a reason")
                 }
                 let managed = try await access.managedTeams(caller)
@@ -151,7 +151,7 @@ struct OpportunityRoutes: Sendable {
             let caller = try await access.requireManager(request)
             let body = try await decodeBody(BulkBody.self, from: request, limit: maxBodyBytes,
                                             expected: "{\"from_employee_id\": \"...\", \"to_employee_id\": \"... (optional: redistribute)\", \"reason\": \"...\"}")
-            guard !body.reason.trimmingCharacters(in: .whitespaces).isEmpty else {
+            guard !body.reason.trimmingSpaces.isEmpty else {
                 throw Problem(.unprocessableContent, code: "missing_reason", detail: "a bulk reassignment needs a reason")
             }
             let managed = try await access.managedTeams(caller)

@@ -1,4 +1,5 @@
 import Contracts
+import FastText
 import Foundation
 import Postgres
 import ServiceKit
@@ -6,7 +7,7 @@ import ServiceKit
 extension SalesInputHandler {
     /// HR's hired/changed/left: the org mirror follows, and a leaver's opportunities all leave them.
     func applyEmployee(_ event: Funnel_Hr_V1_EmployeeEvent, policy: DispatchPolicy, version: Int, in connection: PostgresConnection) throws -> HandlerOutcome {
-        let id = event.employeeID.trimmingCharacters(in: .whitespaces)
+        let id = event.employeeID.trimmingSpaces
         guard !id.isEmpty else { return .rejected(code: "missing_employee_id", reason: "employee_id is empty") }
         var unit = unit(policy, version)
         switch event.change {

@@ -1,4 +1,5 @@
 import Contracts
+import FastText
 import Foundation
 import Kafka
 import Postgres
@@ -96,7 +97,7 @@ struct SalesInputHandler: BatchHandler {
 
     /// The product line of a lead's course interest (`general` when the lead named none).
     static func productLine(_ courseInterest: String) -> String {
-        let line = courseInterest.trimmingCharacters(in: .whitespaces).lowercased()
+        let line = courseInterest.trimmingSpaces.lowercased()
         return line.isEmpty ? "general" : line
     }
 
