@@ -53,16 +53,23 @@ extern "C" int funnel_phone_parse(const char *input, const char *default_region,
     PhoneNumber number;
     PhoneNumberUtil::ErrorType error = util->Parse(input, default_region, &number);
     if (error != PhoneNumberUtil::NO_PARSING_ERROR) return map_error(error);
-    if (!util->IsValidNumber(number)) return FUNNEL_PHONE_INVALID_FOR_REGION;
+    // The number's type is worked out once: IsValidNumber (type != UNKNOWN) and the geocoder's own validity
+    // check would each run the region's type patterns again (ICU regexes, most of a parse's cost).
+    const PhoneNumberUtil::PhoneNumberType type = util->GetNumberType(number);
+    if (type == PhoneNumberUtil::UNKNOWN) return FUNNEL_PHONE_INVALID_FOR_REGION;
 
     std::string formatted;
     util->Format(number, PhoneNumberUtil::E164, &formatted);
     std::string region;
     util->GetRegionCodeForNumber(number, &region);
     const icu::Locale locale(language == nullptr ? "zh" : language);
-    const std::string where = geocoder()->GetDescriptionForNumber(number, locale);
+    // For a geographical type GetDescriptionForNumber is GetDescriptionForValidNumber after the same checks;
+    // the rare other types (toll free, …) get the country name, which only GetDescriptionForNumber gives.
+    const std::string where = util->IsNumberGeographical(type, number.country_code())
+        ? geocoder()->GetDescriptionForValidNumber(number, locale)
+        : geocoder()->GetDescriptionForNumber(number, locale);
 
-    if (number_type != nullptr) *number_type = static_cast<int>(util->GetNumberType(number));
+    if (number_type != nullptr) *number_type = static_cast<int>(type);
     if (!copy_out(formatted, e164, e164_cap) || !copy_out(region, region_code, region_cap) ||
         !copy_out(where, description, description_cap)) {
         return FUNNEL_PHONE_BUFFER_TOO_SMALL;

@@ -17,7 +17,16 @@ struct PIITests {
         #expect(try PhoneNumber.parse("+8613812345678").geo == "江苏省连云港市")
         #expect(try PhoneNumber.parse("+16502530000").geo == "美国")
         let fixed = try PhoneNumber.parse("010-6552 9988")
-        #expect(fixed.e164 == "+861065529988" && fixed.type == "fixed-line")
+        #expect(fixed.e164 == "+861065529988" && fixed.type == "fixed-line" && fixed.geo == "北京市")
+    }
+
+    /// Types that are not geographical are described by their country, as libphonenumber's own
+    /// GetDescriptionForNumber does (the shim takes a shorter path for geographical ones).
+    @Test(arguments: [("+86 800 810 8888", "toll-free", "中国"), ("+44 800 123 4567", "toll-free", "英国"),
+                      ("+16502530000", "fixed-line-or-mobile", "美国")])
+    func nonGeographicalNumbersAreDescribedByTheirCountry(input: String, type: String, geo: String) throws {
+        let phone = try PhoneNumber.parse(input)
+        #expect(phone.type == type && phone.geo == geo)
     }
 
     @Test(arguments: [("1380013800", PhoneNumber.Invalid.Reason.invalidForRegion), ("23800138000", .invalidForRegion),
