@@ -88,6 +88,17 @@ struct HTTPIntakeTests {
         #expect(!(json["detail"] as? String ?? "").contains("13800138000"))
     }
 
+    /// Limits count characters, not bytes: 100 Chinese characters (300 bytes) are a valid name, 101 are not.
+    @Test func lengthLimitsCountCharacters() async throws {
+        let intake = try await IntakeHarness.start()
+        defer { Task { await intake.stop() } }
+        let source = try await intake.createSource()
+        let (ok, _) = try await intake.postLead(#"{"phone": "13900139001", "name": "\#(String(repeating: "学", count: 100))"}"#, key: source.key)
+        #expect(ok == .accepted)
+        let (long, json) = try await intake.postLead(#"{"phone": "13900139002", "name": "\#(String(repeating: "学", count: 101))"}"#, key: source.key)
+        #expect(long == .unprocessableContent && json["code"] as? String == "field_too_long")
+    }
+
     @Test func malformedJSONAuthAndSizeErrorsAreProblems() async throws {
         let intake = try await IntakeHarness.start()
         defer { Task { await intake.stop() } }

@@ -36,20 +36,24 @@ struct LeadValidator: Sendable {
     /// Injected for tests.
     var now: @Sendable () -> Date = { Date() }
 
-    static var limits: [(String, KeyPath<Funnel_Marketing_V1_CampaignLead, String>, Int)] { [
-        ("platform_lead_id", \.platformLeadID, 128), ("campaign_id", \.campaignID, 128), ("ad_group_id", \.adGroupID, 128),
-        ("ad_id", \.adID, 128), ("keyword", \.keyword, 256), ("landing_url", \.landingURL, 2_048), ("referrer_url", \.referrerURL, 2_048),
-        ("name", \.name, 100), ("phone", \.phone, 64), ("email", \.email, 254), ("wechat", \.wechat, 64),
-        ("course_interest", \.courseInterest, 128), ("note", \.note, 2_000), ("source", \.source, 100), ("channel", \.channel, 32),
-        ("utm.source", \.utm.source, 256), ("utm.medium", \.utm.medium, 256), ("utm.campaign", \.utm.campaign, 256),
-        ("utm.term", \.utm.term, 256), ("utm.content", \.utm.content, 256), ("click_id", \.clickID, 256),
-    ] }
+    /// Calls `check` with each free-text field, its name and its longest length in characters. (A list of key
+    /// paths was rebuilt and projected for every lead: 4 % of the service's CPU on the topic.)
+    static func forEachLimitedField(of input: Funnel_Marketing_V1_CampaignLead, _ check: (String, String, Int) -> Void) {
+        check("platform_lead_id", input.platformLeadID, 128); check("campaign_id", input.campaignID, 128)
+        check("ad_group_id", input.adGroupID, 128); check("ad_id", input.adID, 128); check("keyword", input.keyword, 256)
+        check("landing_url", input.landingURL, 2_048); check("referrer_url", input.referrerURL, 2_048); check("name", input.name, 100)
+        check("phone", input.phone, 64); check("email", input.email, 254); check("wechat", input.wechat, 64)
+        check("course_interest", input.courseInterest, 128); check("note", input.note, 2_000); check("source", input.source, 100)
+        check("channel", input.channel, 32); check("utm.source", input.utm.source, 256); check("utm.medium", input.utm.medium, 256)
+        check("utm.campaign", input.utm.campaign, 256); check("utm.term", input.utm.term, 256); check("utm.content", input.utm.content, 256)
+        check("click_id", input.clickID, 256)
+    }
 
     func validate(_ input: Funnel_Marketing_V1_CampaignLead, source: LeadSource, receivedVia: String) -> Result<ValidatedLead, LeadRejection> {
         var violations: [LeadViolation] = []
-        for (field, path, limit) in Self.limits {
-            let value = input[keyPath: path]
-            if value.count > limit {
+        Self.forEachLimitedField(of: input) { field, value, limit in
+            // A character is at least one byte: only a value with more bytes than the limit needs counting.
+            if value.utf8.count > limit && value.count > limit {
                 violations.append(LeadViolation(code: "field_too_long", field: field, detail: "longer than \(limit) characters"))
             } else if value.utf8.contains(0) {
                 violations.append(LeadViolation(code: "invalid_character", field: field, detail: "contains a NUL character"))
