@@ -33,6 +33,7 @@ struct DispatchBench: AsyncParsableCommand {
     @Option var concurrency = 2
     @Option var deadlines = 1_000_000
     @Option var due = 10_000
+    @Option(help: "partitions of the paced input and output topics. The mock broker finds a fetch offset by walking the partition's list of message sets from its head (rdkafka_mock.c: \"FIXME: Maintain an index\"), and a paced producer writes one set per record, so its fetch cost grows with the records per partition; Kafka indexes offsets") var partitions = 128
     @Option var port = 18_184
     @Option var fetchWaitMS = 5
     @Flag(help: "Run only the deadline phase (for profiling it).") var deadlinesOnly = false
@@ -44,8 +45,8 @@ struct DispatchBench: AsyncParsableCommand {
         let service = try BenchService(service: "sales-dispatch", port: port, extra: [
             "FUNNEL_JWT_SECRET": Self.secret, "FUNNEL_DISPATCH_TICK_MS": "50", "FUNNEL_DISPATCH_DEADLINE_BATCH": "2500",
             "FUNNEL_KAFKA_PROPERTIES": "fetch.wait.max.ms=\(fetchWaitMS)",
-        ], topics: [("identity.customers.v1", 32), ("hr.employees.v1", 2), ("callcenter.calls.v1", 4), ("sales.conversions.v1", 4),
-                    ("sales.opportunities.v1", 32), ("dlq.sales-dispatch.v1", 2)])
+        ], topics: [("identity.customers.v1", partitions), ("hr.employees.v1", 2), ("callcenter.calls.v1", 4), ("sales.conversions.v1", 4),
+                    ("sales.opportunities.v1", partitions), ("dlq.sales-dispatch.v1", 2)])
         try service.runToCompletion(["migrate"])
         let schema = service.environment["FUNNEL_SCHEMA"]!
         // Earlier benchmarks' bulk loads leave WAL to checkpoint; flush it now rather than inside the measurement.

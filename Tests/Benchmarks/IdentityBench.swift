@@ -26,6 +26,7 @@ struct IdentityBench: AsyncParsableCommand {
     @Option var seconds = 30
     @Option(help: "paced seconds before the measured ones (group rebalances settle)") var warmup = 10
     @Option(help: "measured windows of --seconds each, back to back; the report gives each and their median") var latencyRounds = 3
+    @Option(help: "partitions of the paced input and output topics. The mock broker finds a fetch offset by walking the partition's list of message sets from its head (rdkafka_mock.c: \"FIXME: Maintain an index\"), and a paced producer writes one set per record, so its fetch cost grows with the records per partition; Kafka indexes offsets") var partitions = 128
     @Option var port = 18_183
     @Option(help: "consume loops during the throughput burst") var concurrency = 2
     @Option(help: "consume loops during the paced latency run (1,000/s needs one)") var latencyConcurrency = 1
@@ -43,7 +44,7 @@ struct IdentityBench: AsyncParsableCommand {
             "FUNNEL_CONSUMER_CONCURRENCY": String(concurrency), "FUNNEL_PII_PEPPER": Self.pepper,
             "FUNNEL_PII_KEYS": "k1:" + Data(Self.key).base64EncodedString(), "FUNNEL_PII_ACTIVE_KEY": "k1",
             "FUNNEL_KAFKA_PROPERTIES": "fetch.wait.max.ms=\(fetchWaitMS)" + (serviceKafka.isEmpty ? "" : "," + serviceKafka),
-        ], topics: [("leads.captured.v1", 32), ("identity.registrations.v1", 8), ("identity.tags.v1", 2), ("identity.customers.v1", 32),
+        ], topics: [("leads.captured.v1", partitions), ("identity.registrations.v1", 8), ("identity.tags.v1", 2), ("identity.customers.v1", partitions),
                     ("dlq.identity-merge.v1", 2)])
         try service.runToCompletion(["migrate"])
         let schema = service.environment["FUNNEL_SCHEMA"]!
