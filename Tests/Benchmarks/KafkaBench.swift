@@ -79,8 +79,15 @@ struct KafkaBench: AsyncParsableCommand {
 
     /// Measured from the first message to the last (group join excluded, as for kcat).
     func consumeWithOurs(topic: String) async throws -> Double {
-        let consumer = try KafkaConsumer(configuration: KafkaConsumerConfiguration(client: TestEnvironment.kafkaClient("bench"), groupID: TestEnvironment.uniqueName("bench")),
-                                         topics: [topic], logger: TestEnvironment.logger())
+        var configuration = KafkaConsumerConfiguration(client: TestEnvironment.kafkaClient("bench"), groupID: TestEnvironment.uniqueName("bench"))
+        // The same pre-fetch budget kcat has. kcat's simple consumer may queue queued.min.messages (100k) and
+        // queued.max.messages.kbytes (64 MB) per partition; a group consumer's partitions share one queue, so the
+        // limits count all of them, and librdkafka 2.0.2 stops fetching for 1 s whenever the queue reaches one
+        // (librdkafka issues #2879 and #4275; `fetch.queue.backoff.ms` came later). Reading 1.4M records/s, the
+        // queue ran dry within that second: one 0.9 s stall in about half the rounds.
+        configuration.client.properties["queued.min.messages"] = "10000000"
+        configuration.client.properties["queued.max.messages.kbytes"] = "1048576"
+        let consumer = try KafkaConsumer(configuration: configuration, topics: [topic], logger: TestEnvironment.logger())
         var count = 0
         var first: ContinuousClock.Instant?
         let deadline = ContinuousClock.now + .seconds(120)
