@@ -49,14 +49,12 @@ struct BenchService {
 
     /// Waits until `/health/ready` answers 200.
     func waitReady(_ child: ChildProcess) async throws {
-        let deadline = ContinuousClock.now + .seconds(60)
-        while ContinuousClock.now < deadline {
+        let url = URL(string: "http://127.0.0.1:\(port)/health/ready")!
+        try await waitUntil(timeout: .seconds(60), every: .milliseconds(200), "service not ready: \(child.output)") {
             if child.status != nil { throw ChildProcessError(description: "service exited: \(child.output)") }
-            if let (_, response) = try? await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/health/ready")!),
-               (response as? HTTPURLResponse)?.statusCode == 200 { return }
-            try await Task.sleep(for: .milliseconds(200))
+            guard let (_, response) = try? await URLSession.shared.data(from: url) else { return false }
+            return (response as? HTTPURLResponse)?.statusCode == 200
         }
-        throw ChildProcessError(description: "service not ready: \(child.output)")
     }
 }
 

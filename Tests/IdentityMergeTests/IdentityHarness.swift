@@ -86,12 +86,9 @@ final class IdentityHarness: Sendable {
 
     /// Waits until `/health/ready` says yes (PostgreSQL, migrations and every consumer assigned).
     func waitUntilReady(timeout: Duration = .seconds(40)) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try await request(.get, "/health/ready", token: nil).0 == .ok { return }
-            try await Task.sleep(for: .milliseconds(200))
+        try await waitUntil(timeout: timeout, every: .milliseconds(200), "identity-merge did not become ready") {
+            try await request(.get, "/health/ready", token: nil).0 == .ok
         }
-        throw ChildProcessError(description: "identity-merge did not become ready")
     }
 
     /// Sends a request with the operator token; returns the status, the body as JSON and the headers.

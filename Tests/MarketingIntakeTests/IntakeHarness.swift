@@ -98,12 +98,7 @@ final class IntakeHarness: Sendable {
 
     /// Waits until `/health/ready` answers 200 (the consumers joined their group).
     func waitReady() async throws {
-        let deadline = ContinuousClock.now + .seconds(30)
-        while ContinuousClock.now < deadline {
-            if try await request(.get, "/health/ready").0 == .ok { return }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        throw ChildProcessError(description: "intake did not become ready")
+        try await waitUntil(timeout: .seconds(30), "intake did not become ready") { try await request(.get, "/health/ready").0 == .ok }
     }
 
     var admin: HTTPFields { [.authorization: "Bearer \(Self.adminToken)"] }

@@ -145,12 +145,7 @@ final class ChatHarness: Sendable {
 
     /// Waits until `/health/ready` answers 200 (the erasure consumer joined its group).
     func waitReady() async throws {
-        let deadline = ContinuousClock.now + .seconds(60)
-        while ContinuousClock.now < deadline {
-            if try await request(.get, "/health/ready").0 == .ok { return }
-            try await Task.sleep(for: .milliseconds(100))
-        }
-        throw ChildProcessError(description: "online-chat did not become ready")
+        try await waitUntil(timeout: .seconds(60), "online-chat did not become ready") { try await request(.get, "/health/ready").0 == .ok }
     }
 
     /// Publishes raw records onto the service's `identity.customers.v1` (as identity-merge would), or `topic`.

@@ -84,12 +84,9 @@ final class SalesHarness: Sendable {
     }
 
     func waitUntilReady(timeout: Duration = .seconds(40)) async throws {
-        let deadline = ContinuousClock.now + timeout
-        while ContinuousClock.now < deadline {
-            if try await request(.get, "/health/ready", as: nil).0 == .ok { return }
-            try await Task.sleep(for: .milliseconds(200))
+        try await waitUntil(timeout: timeout, every: .milliseconds(200), "sales-dispatch did not become ready") {
+            try await request(.get, "/health/ready", as: nil).0 == .ok
         }
-        throw ChildProcessError(description: "sales-dispatch did not become ready")
     }
 
     /// A signed employee token (expired when `expires` is in the past).

@@ -8,6 +8,11 @@ public enum HandlerOutcome: Sendable {
     case processed([CloudEvent])
     /// Bad input: it goes to `dlq.<service>.v1` with this code and reason, in the same transaction.
     case rejected(code: String, reason: String)
+
+    /// A record whose payload could not be decoded: dead-lettered with the decoder's code and detail.
+    public static func rejected(_ error: EventDecodingError) -> HandlerOutcome {
+        .rejected(code: error.code.rawValue, reason: error.detail)
+    }
 }
 
 /// A service's logic for one consumed topic. It runs inside the batch's transaction, on the connection's own

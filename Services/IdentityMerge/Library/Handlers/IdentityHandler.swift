@@ -37,7 +37,7 @@ struct IdentityHandler: BatchHandler {
                     outcomes[index] = .rejected(code: "unknown_topic", reason: "identity-merge does not consume \(record.topic)")
                 }
             } catch let error as EventDecodingError {
-                outcomes[index] = .rejected(code: error.code.rawValue, reason: error.detail)
+                outcomes[index] = .rejected(error)
             } catch let rejection as ObservationBuilder.Rejection {
                 outcomes[index] = .rejected(code: rejection.code, reason: rejection.reason)
             }

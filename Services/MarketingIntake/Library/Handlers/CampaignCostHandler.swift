@@ -22,7 +22,7 @@ struct CampaignCostHandler: BatchHandler {
                     outcomes.append(.rejected(code: rejection.code, reason: rejection.reason))
                 }
             } catch let error as EventDecodingError {
-                outcomes.append(.rejected(code: error.code.rawValue, reason: error.detail))
+                outcomes.append(.rejected(error))
             }
         }
         if !valid.isEmpty { try connection.query(store.upsert(valid)) }

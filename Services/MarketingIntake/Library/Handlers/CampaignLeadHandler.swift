@@ -32,7 +32,7 @@ struct CampaignLeadHandler: BatchHandler {
             let lead: Funnel_Marketing_V1_CampaignLead
             switch result {
             case .failure(let error):
-                outcomes[index] = .rejected(code: error.code.rawValue, reason: error.detail)
+                outcomes[index] = .rejected(error)
                 continue
             case .success(let value):
                 lead = value

@@ -18,7 +18,7 @@ struct CustomerEventHandler: BatchHandler {
             do {
                 event = try EventDecoder.decode(Funnel_Identity_V1_CustomerEvent.self, from: record)
             } catch let error as EventDecodingError {
-                outcomes.append(.rejected(code: error.code.rawValue, reason: error.detail))
+                outcomes.append(.rejected(error))
                 continue
             }
             guard let customer = UUID(uuidString: event.customerID) else {

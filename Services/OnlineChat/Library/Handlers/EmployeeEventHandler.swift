@@ -18,7 +18,7 @@ struct EmployeeEventHandler: BatchHandler {
             do {
                 event = try EventDecoder.decode(Funnel_Hr_V1_EmployeeEvent.self, from: record)
             } catch let error as EventDecodingError {
-                outcomes.append(.rejected(code: error.code.rawValue, reason: error.detail))
+                outcomes.append(.rejected(error))
                 continue
             }
             let id = event.employeeID.trimmingSpaces

@@ -88,7 +88,7 @@ struct SalesInputHandler: BatchHandler {
                     outcomes[index] = .rejected(code: "unknown_topic", reason: "sales-dispatch does not consume \(record.topic)")
                 }
             } catch let error as EventDecodingError {
-                outcomes[index] = .rejected(code: error.code.rawValue, reason: error.detail)
+                outcomes[index] = .rejected(error)
             }
         }
         try flush()
