@@ -166,9 +166,10 @@ public struct PostgresJSON: PostgresEncodable, PostgresDecodable, Sendable, Hash
 /// Arrays bound as PostgreSQL array literals (`text[]`, `bigint[]`), for `= ANY(...)` and `unnest(...)`.
 public struct PostgresArray<Element: PostgresArrayElement>: PostgresEncodable {
     public var elements: [Element?]
-    public init(_ elements: [Element?]) { self.elements = elements }
+    @inlinable public init(_ elements: [Element?]) { self.elements = elements }
     /// The array literal, built as UTF-8 bytes and bound as text without a String in between: batches bind
-    /// arrays of thousands of elements, so this is a hot path.
+    /// arrays of thousands of elements, so this is a hot path (inlinable, so it is specialised for its element).
+    @inlinable
     public var postgresBind: PostgresBind {
         let quote = UInt8(ascii: "\""), backslash = UInt8(ascii: "\\")
         var out: [UInt8] = [UInt8(ascii: "{")]

@@ -70,6 +70,8 @@ struct PIITests {
 
     @Test func masksHideEnough() {
         #expect(Masking.phone("+8613800138000") == "138****8000")
+        #expect(Masking.phone("+16502530000") == "165****0000")
+        #expect(Masking.phone("+861234") == "******")
         #expect(Masking.email("zhang.san@example.com") == "z***@example.com")
         #expect(Masking.name("张三丰") == "张**")
         #expect(Masking.name("A") == "A*")

@@ -12,8 +12,8 @@ enum LeadOutcome: Sendable {
 }
 
 /// Validates and writes the leads of one HTTP request (a form post or a webhook delivery) inside its transaction:
-/// the flood locks of their phones first, then one statement per lead. Rejected leads of a multi-lead delivery go
-/// to the dead-letter topic with their reason, so nothing a platform pushed is lost.
+/// ``LeadStore`` decides and writes them as a batch. Rejected leads of a multi-lead delivery go to the dead-letter
+/// topic with their reason (queued with the COMMIT), so nothing a platform pushed is lost.
 struct LeadWriter: Sendable {
     let validator: LeadValidator
     let store: LeadStore
@@ -34,18 +34,10 @@ struct LeadWriter: Sendable {
             case .success(let lead): valid.append((index, lead))
             }
         }
-        var statements: [PostgresQuery] = []
-        if let locks = store.floodLocks(valid.map(\.1)) { statements.append(locks) }
-        let first = statements.count
-        for (_, lead) in valid { statements.append(try store.insert(lead)) }
-        if !letters.isEmpty { statements.append(Outbox(schema: schema).insert(letters)) }
-        if !statements.isEmpty {
-            let results = try tx.pipeline(statements)
-            for (position, (index, _)) in valid.enumerated() {
-                let (id, inserted) = try LeadStore.decodeResult(results[first + position])
-                outcomes[index] = inserted ? .accepted(id) : .duplicate(id)
-            }
+        for (position, result) in try store.write(valid.map(\.1), in: tx).enumerated() {
+            outcomes[valid[position].0] = result.inserted ? .accepted(result.leadID) : .duplicate(result.leadID)
         }
+        if !letters.isEmpty { tx.sendWithCommit(Outbox(schema: schema).insert(letters)) }
         return outcomes.map { $0! }
     }
 

@@ -55,14 +55,12 @@ struct CampaignLeadHandler: BatchHandler {
                 outcomes[index] = .rejected(code: rejection.code, reason: rejection.reason)
             case .success(let lead):
                 valid.append(lead)
-                // The event is queued by the lead's statement itself; nothing more for the loop to write.
+                // The store queues the event with the lead; nothing more for the loop to write.
                 outcomes[index] = .processed([])
             }
         }
-        if !valid.isEmpty {
-            // The batch's phones are locked first (sorted), so the flood window holds against concurrent batches and requests.
-            try connection.pipeline((store.floodLocks(valid).map { [$0] } ?? []) + valid.map(store.insert))
-        }
+        // The leads and their events are written with the batch's COMMIT; duplicates only count on stored leads.
+        try store.writeWithCommit(valid, in: connection)
         return outcomes.map { $0! }
     }
 }

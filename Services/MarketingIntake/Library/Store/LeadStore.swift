@@ -3,9 +3,19 @@ import Foundation
 import Postgres
 import ServiceKit
 
-/// Writes accepted leads and their `leads.captured.v1` event in one statement: an exact redelivery (same source
+/// How a lead written by ``LeadStore`` ended: its id (the stored lead's for a duplicate) and whether it was new.
+struct LeadWriteResult: Sendable, Equatable {
+    let leadID: UUID
+    let inserted: Bool
+}
+
+/// Writes accepted leads and their `leads.captured.v1` events, a batch at a time: an exact redelivery (same source
 /// and platform lead id) only counts a redelivery on the stored lead, and the same phone within the flood window
 /// only counts a flood duplicate on the first lead; neither emits anything.
+///
+/// Two round trips: the batch's phones are locked (so concurrent writers of one number serialise) and the stored
+/// leads its rules depend on are read; ``LeadBatchPlan`` decides every lead in order; then one statement inserts
+/// the new leads with their outbox rows and one adds the counts to stored leads.
 struct LeadStore: Sendable {
     let schema: String
     let service: String
@@ -15,47 +25,119 @@ struct LeadStore: Sendable {
     /// The same phone again within this window is one lead plus a counted duplicate (zero: no flood limit).
     var floodWindow: Duration = .seconds(60)
 
-    /// The statement; it returns `lead_id`, `inserted` (false for a duplicate, with the original lead id) and
-    /// `flooded` (the phone was seen within the flood window: counted on that lead, not emitted). An exact
-    /// redelivery (same source and platform lead id) counts a redelivery instead.
-    func insert(_ lead: ValidatedLead) throws -> PostgresQuery {
-        let event = try CloudEvent(topic: Topics.leadsCaptured, key: lead.key, event: lead.event, source: service,
-                                   id: lead.event.leadID, time: lead.event.receivedAt.date)
-        var record = OutboxRecord(event)
-        record.topic = outputTopic
-        let e = lead.event
-        func text(_ s: String) -> String? { s.isEmpty ? nil : s }
-        let windowMS = Int64(floodWindow.components.seconds * 1_000 + floodWindow.components.attoseconds / 1_000_000_000_000_000)
-        let phoneKey = windowMS > 0 ? text(e.phoneKey) : nil
+    var floodWindowMicros: Int64 {
+        floodWindow.components.seconds * 1_000_000 + floodWindow.components.attoseconds / 1_000_000_000_000
+    }
+
+    /// Writes `leads` and returns how each ended, in order.
+    func write(_ leads: [ValidatedLead], in connection: PostgresConnection) throws -> [LeadWriteResult] {
+        guard !leads.isEmpty else { return [] }
+        let plan = try self.plan(leads, in: connection)
+        let statements = try self.statements(leads, plan: plan)
+        let results = statements.isEmpty ? [] : try connection.pipeline(statements)
+        let inserted = plan.decisions.contains(.insert) ? results.first : nil
+        return try Self.results(of: leads, plan: plan, insertRows: inserted)
+    }
+
+    /// Writes `leads` with the transaction's COMMIT (one round trip fewer), for a caller that needs no outcome.
+    func writeWithCommit(_ leads: [ValidatedLead], in connection: PostgresConnection) throws {
+        guard !leads.isEmpty else { return }
+        let plan = try self.plan(leads, in: connection)
+        for statement in try statements(leads, plan: plan) { connection.sendWithCommit(statement) }
+    }
+
+    /// Locks the batch's phones and decides each lead against what is stored.
+    func plan(_ leads: [ValidatedLead], in connection: PostgresConnection) throws -> LeadBatchPlan {
+        let window = floodWindowMicros
+        let planned = leads.map { lead in
+            PlannedLead(sourceID: lead.source.id, platformLeadID: lead.platformLeadID,
+                        phoneKey: lead.event.phoneKey.isEmpty ? nil : lead.event.phoneKey, receivedMicros: Self.micros(lead.event.receivedAt.date))
+        }
+        var statements: [PostgresQuery] = []
+        if let locks = floodLocks(leads) { statements.append(locks) }
+        statements.append(lookup(planned))
+        let rows = try connection.pipeline(statements).last!
+        let stored = try rows.map { row in
+            let (id, source, platformLeadID, phoneKey, receivedAt) = try row.decode(UUID.self, UUID.self, String?.self, String?.self, Date.self)
+            return StoredLead(id: id, sourceID: source, platformLeadID: platformLeadID, phoneKey: phoneKey, receivedMicros: Self.micros(receivedAt))
+        }
+        return LeadBatchPlan(leads: planned, stored: stored, floodWindowMicros: window)
+    }
+
+    /// The stored leads the batch's rules look at: its phones within the flood window, and its platform lead ids.
+    func lookup(_ leads: [PlannedLead]) -> PostgresQuery {
+        let window = floodWindowMicros
+        let phones = window > 0 ? Array(Set(leads.compactMap(\.phoneKey))) : []
+        let cutoff = (leads.map(\.receivedMicros).min() ?? 0) - window
+        var sources: [UUID?] = []
+        var platformLeadIDs: [String?] = []
+        for lead in leads {
+            guard let platformLeadID = lead.platformLeadID else { continue }
+            sources.append(lead.sourceID)
+            platformLeadIDs.append(platformLeadID)
+        }
         return """
-            WITH flood AS (
-                SELECT lead_id FROM \(identifier: schema).leads
-                WHERE phone_key = \(phoneKey)::text AND received_at > \(e.receivedAt.date) - \(windowMS) * interval '1 millisecond'
-                  AND NOT coalesce(source_id = \(lead.source.id) AND platform_lead_id = \(lead.platformLeadID)::text, false)
-                ORDER BY received_at LIMIT 1
-            ), counted AS (
-                UPDATE \(identifier: schema).leads SET flood_duplicates = flood_duplicates + 1
-                WHERE lead_id = (SELECT lead_id FROM flood) RETURNING lead_id
-            ), up AS (
-                INSERT INTO \(identifier: schema).leads (lead_id, source_id, platform_lead_id, channel, campaign_id, ad_group_id, ad_id,
-                    phone_key, email_key, wechat_key, phone_masked, phone_region, course_interest, is_test, occurred_at, received_at,
-                    received_via, event, click_id)
-                SELECT \(UUID(uuidString: e.leadID)!), \(lead.source.id), \(lead.platformLeadID)::text, \(lead.channel.rawValue)::text,
-                    \(text(e.attribution.campaignID))::text, \(text(e.attribution.adGroupID))::text, \(text(e.attribution.adID))::text,
-                    \(text(e.phoneKey))::text, \(text(e.emailKey))::text, \(text(e.wechatKey))::text, \(text(e.phoneMasked))::text,
-                    \(text(e.phoneInfo.geo))::text, \(text(e.courseInterest))::text, \(e.isTest), \(e.occurredAt.date), \(e.receivedAt.date),
-                    \(e.receivedVia)::text, \(record.payload), \(text(e.attribution.clickID))::text
-                WHERE NOT EXISTS (SELECT 1 FROM flood)
-                ON CONFLICT (source_id, platform_lead_id) WHERE platform_lead_id IS NOT NULL
-                DO UPDATE SET redeliveries = leads.redeliveries + 1
-                RETURNING lead_id, (xmax = 0) AS inserted
-            ), queued AS (
-                INSERT INTO \(identifier: schema).outbox (topic, key, headers, payload)
-                SELECT \(record.topic), \(record.key), \(HeaderCodec.encode(record.headers)), \(record.payload) FROM up WHERE up.inserted
-            )
-            SELECT lead_id, inserted, false AS flooded FROM up
-            UNION ALL SELECT lead_id, false, true FROM counted
+            SELECT l.lead_id, l.source_id, l.platform_lead_id, l.phone_key, l.received_at
+            FROM unnest(\(PostgresArray(phones.map { Optional($0) }))::text[]) AS k(phone_key)
+            JOIN \(identifier: schema).leads l ON l.phone_key = k.phone_key AND l.received_at > \(Date(timeIntervalSince1970: Double(cutoff - 1_000) / 1_000_000))
+            UNION
+            SELECT l.lead_id, l.source_id, l.platform_lead_id, l.phone_key, l.received_at
+            FROM unnest(\(PostgresArray(sources))::uuid[], \(PostgresArray(platformLeadIDs))::text[]) AS k(source_id, platform_lead_id)
+            JOIN \(identifier: schema).leads l ON l.source_id = k.source_id AND l.platform_lead_id = k.platform_lead_id
+                 AND l.platform_lead_id IS NOT NULL
             """
+    }
+
+    /// The insert of the plan's new leads (with their counts from later leads of the batch, and their outbox rows)
+    /// when there are any, then the update of stored leads' counts when there are any.
+    func statements(_ leads: [ValidatedLead], plan: LeadBatchPlan) throws -> [PostgresQuery] {
+        var statements: [PostgresQuery] = []
+        var rows = LeadRows()
+        for (index, (lead, decision)) in zip(leads, plan.decisions).enumerated() where decision == .insert {
+            let counts = plan.batchCounts[index] ?? (0, 0)
+            try rows.append(lead, floods: counts.floods, redeliveries: counts.redeliveries, service: service)
+        }
+        if !rows.isEmpty { statements.append(rows.insert(schema: schema, topic: outputTopic)) }
+        guard !plan.storedCounts.isEmpty else { return statements }
+        // Sorted, so two batches counting on the same leads lock them in the same order.
+        let counts = plan.storedCounts.sorted { $0.key.uuidString < $1.key.uuidString }
+        statements.append("""
+            UPDATE \(identifier: schema).leads AS l
+            SET flood_duplicates = l.flood_duplicates + c.floods, redeliveries = l.redeliveries + c.redeliveries
+            FROM unnest(\(PostgresArray(counts.map { Optional($0.key) }))::uuid[], \(PostgresArray(counts.map { Optional(Int64($0.value.floods)) }))::int8[],
+                        \(PostgresArray(counts.map { Optional(Int64($0.value.redeliveries)) }))::int8[]) AS c(lead_id, floods, redeliveries)
+            WHERE l.lead_id = c.lead_id
+            """)
+        return statements
+    }
+
+    /// Each lead's result from the plan and the insert's returned rows. A lead the plan inserted may have met a
+    /// concurrent writer of the same platform lead id (the insert counted a redelivery on that lead instead).
+    static func results(of leads: [ValidatedLead], plan: LeadBatchPlan, insertRows: PostgresRows?) throws -> [LeadWriteResult] {
+        var inserted = Set<UUID>()
+        var existing: [String: UUID] = [:]
+        for row in insertRows.map(Array.init) ?? [] {
+            let (id, source, platformLeadID, isNew) = try row.decode(UUID.self, UUID.self, String?.self, Bool.self)
+            if isNew { inserted.insert(id) } else if let platformLeadID { existing[source.lowercasedText + "|" + platformLeadID] = id }
+        }
+        func finalID(ofBatch index: Int) -> (UUID, Bool) {
+            let lead = leads[index]
+            let own = UUID(uuidString: lead.event.leadID)!
+            if inserted.contains(own) { return (own, true) }
+            if let platformLeadID = lead.platformLeadID, let id = existing[lead.source.id.lowercasedText + "|" + platformLeadID] { return (id, false) }
+            return (own, false)
+        }
+        return plan.decisions.enumerated().map { index, decision in
+            switch decision {
+            case .insert:
+                let (id, isNew) = finalID(ofBatch: index)
+                return LeadWriteResult(leadID: id, inserted: isNew)
+            case .flood(.stored(let id)), .redelivery(.stored(let id)):
+                return LeadWriteResult(leadID: id, inserted: false)
+            case .flood(.batch(let target)), .redelivery(.batch(let target)):
+                return LeadWriteResult(leadID: finalID(ofBatch: target).0, inserted: false)
+            }
+        }
     }
 
     /// Takes the flood lock of each phone among `leads` (transaction-scoped advisory locks, in one sorted order so
@@ -71,11 +153,6 @@ struct LeadStore: Sendable {
         return "SELECT count(pg_advisory_xact_lock(k)) FROM unnest(\(PostgresArray(keys.map { Optional($0) }))::bigint[]) AS k"
     }
 
-    static func decodeResult(_ rows: PostgresRows) throws -> (leadID: UUID, inserted: Bool) {
-        guard let row = rows.first else {
-            throw PostgresDecodingError(column: "lead_id", index: 0, type: "UUID", reason: "statement returned no row")
-        }
-        let (id, inserted) = try row.decode(UUID.self, Bool.self)
-        return (id, inserted)
-    }
+    /// A time as PostgreSQL stores it: whole microseconds.
+    static func micros(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1_000_000).rounded()) }
 }
