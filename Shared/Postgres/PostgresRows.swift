@@ -28,9 +28,11 @@ public struct PostgresRows: Sendable, Sequence {
 /// One row. Decode columns positionally into a tuple, or by name.
 public struct PostgresRow: Sendable {
     public let columns: [String]
-    let cells: [String?]
+    @usableFromInline let cells: [String?]
 
     /// Decodes the row's columns, in order, as `types`. A mismatch names the column, index and type.
+    /// Inlinable, like the column decoding it calls, so a caller's decoders are specialised for its types.
+    @inlinable
     public func decode<each T: PostgresDecodable>(_ types: repeat (each T).Type, file: String = #fileID, line: Int = #line) throws -> (repeat each T) {
         var index = 0
         func next<U: PostgresDecodable>(_ type: U.Type) throws -> U {
@@ -53,14 +55,20 @@ public struct PostgresRow: Sendable {
         return try decodeColumn(index, as: type, file: file, line: line)
     }
 
-    private func decodeColumn<T: PostgresDecodable>(_ index: Int, as type: T.Type, file: String, line: Int) throws -> T {
+    @inlinable
+    func decodeColumn<T: PostgresDecodable>(_ index: Int, as type: T.Type, file: String, line: Int) throws -> T {
         guard index < cells.count else {
-            throw PostgresDecodingError(column: "#\(index)", index: index, type: "\(T.self)", reason: "row has only \(cells.count) columns", file: file, line: line)
+            throw failure(index, type: "\(T.self)", reason: "row has only \(cells.count) columns", file: file, line: line)
         }
         do {
             return try T.decode(postgresText: cells[index])
         } catch {
-            throw PostgresDecodingError(column: columns[index], index: index, type: "\(T.self)", reason: error.reason, file: file, line: line)
+            throw failure(index, type: "\(T.self)", reason: error.reason, file: file, line: line)
         }
+    }
+
+    @usableFromInline
+    func failure(_ index: Int, type: String, reason: String, file: String, line: Int) -> PostgresDecodingError {
+        PostgresDecodingError(column: index < columns.count ? columns[index] : "#\(index)", index: index, type: type, reason: reason, file: file, line: line)
     }
 }
