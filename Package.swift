@@ -127,7 +127,7 @@ let package = Package(
         ),
         .testTarget(
             name: "MarketingIntakeTests",
-            dependencies: ["MarketingIntake", "TestSupport", .product(name: "HummingbirdTesting", package: "hummingbird"),
+            dependencies: ["MarketingIntake", "TestSupport", "ThreadExecutor", .product(name: "HummingbirdTesting", package: "hummingbird"),
                            .product(name: "PropertyBased", package: "swift-property-based")],
             swiftSettings: swiftSettings
         ),

@@ -6,6 +6,7 @@ import PropertyBased
 import ServiceKit
 import Testing
 import TestSupport
+import ThreadExecutor
 
 /// ``LeadStore`` decides a whole batch in memory and writes it with one insert: these check, on the real
 /// PostgreSQL, that a batch ends exactly as its leads written one at a time would (flood window, redeliveries,
@@ -175,22 +176,49 @@ struct LeadBatchTests {
         // No phone: no flood lock serialises the two, so the second's read cannot see the first's uncommitted lead.
         let mine = try Self.lead(phone: nil, email: 3, platformLeadID: "race-1", source: source, at: now)
         let theirs = try Self.lead(phone: nil, email: 4, platformLeadID: "race-1", source: source, at: now + 0.001)
-        let holder = try PostgresConnection(connectionString: TestEnvironment.postgresURL, logger: TestEnvironment.logger())
-        defer { holder.close() }
-        try holder.executeScript("BEGIN")
-        let first = try fixture.store.write([mine], in: holder)
+        let holder = HeldTransaction()
+        try await holder.begin()
+        let store = fixture.store
+        let first = try await holder.run { try store.write([mine], in: $0) }
         #expect(first == [LeadWriteResult(leadID: UUID(uuidString: mine.event.leadID)!, inserted: true)])
         // The second insert waits on the first's uncommitted row, then takes the redelivery path once it commits.
         let second = Task { try await fixture.write([theirs]) }
-        let holderPID = try holder.query("SELECT pg_backend_pid()").first!.decode(Int.self)
+        let holderPID = try await holder.run { try $0.query("SELECT pg_backend_pid()").first!.decode(Int.self) }
         let waiting: PostgresQuery = "SELECT count(*) FROM pg_stat_activity WHERE \(holderPID) = ANY(pg_blocking_pids(pid))"
         try await waitUntil(timeout: .seconds(10), "the second writer never waited on the first's lead") {
             try await fixture.client.query(waiting).first!.decode(Int.self) == 1
         }
-        try holder.executeScript("COMMIT")
+        try await holder.commit()
         #expect(try await second.value == [LeadWriteResult(leadID: UUID(uuidString: mine.event.leadID)!, inserted: false)])
         let state = try await fixture.state()
         #expect(state.leads == ["\(mine.event.leadID) f0 r1"])
         #expect(state.events.count == 1)
+    }
+}
+
+/// A transaction held open on a thread of its own (libpq blocks; never on the cooperative pool), so another writer
+/// can be raced against its uncommitted rows.
+final class HeldTransaction: @unchecked Sendable {
+    private let thread = DedicatedThread(name: "held-transaction")
+    /// Used only on `thread`.
+    private var connection: PostgresConnection?
+
+    func begin() async throws {
+        try await thread.run {
+            self.connection = try PostgresConnection(connectionString: TestEnvironment.postgresURL, logger: TestEnvironment.logger())
+            try self.connection!.executeScript("BEGIN")
+        }
+    }
+
+    func run<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
+        try await thread.run { try body(self.connection!) }
+    }
+
+    func commit() async throws {
+        try await thread.run {
+            defer { self.connection?.close(); self.connection = nil }
+            try self.connection!.executeScript("COMMIT")
+        }
+        await thread.shutdownGracefully()
     }
 }

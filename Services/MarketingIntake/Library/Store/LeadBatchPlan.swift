@@ -27,6 +27,12 @@ struct PlannedLead: Sendable, Equatable {
 /// Counting in memory lets the whole batch be written with one insert and one update: the statement per lead it
 /// replaces (flood check, insert or count, outbox) cost PostgreSQL an executor start per lead.
 struct LeadBatchPlan: Sendable {
+    /// A lead's identity at its platform: redeliveries repeat it.
+    struct SourceLead: Hashable {
+        let sourceID: UUID
+        let platformLeadID: String
+    }
+
     /// Whose counter a duplicate raises.
     enum Target: Sendable, Hashable {
         case stored(UUID)
@@ -53,10 +59,6 @@ struct LeadBatchPlan: Sendable {
             let sourceID: UUID
             let platformLeadID: String?
             let receivedMicros: Int64
-        }
-        struct SourceLead: Hashable {
-            let sourceID: UUID
-            let platformLeadID: String
         }
         var byPhone: [String: [Candidate]] = [:]
         var bySourceLead: [SourceLead: Target] = [:]

@@ -32,8 +32,7 @@ struct LeadStore: Sendable {
     /// Writes `leads` and returns how each ended, in order.
     func write(_ leads: [ValidatedLead], in connection: PostgresConnection) throws -> [LeadWriteResult] {
         guard !leads.isEmpty else { return [] }
-        let plan = try self.plan(leads, in: connection)
-        let statements = try self.statements(leads, plan: plan)
+        let (plan, statements) = try prepare(leads, in: connection)
         let results = statements.isEmpty ? [] : try connection.pipeline(statements)
         let inserted = plan.decisions.contains(.insert) ? results.first : nil
         return try Self.results(of: leads, plan: plan, insertRows: inserted)
@@ -42,8 +41,13 @@ struct LeadStore: Sendable {
     /// Writes `leads` with the transaction's COMMIT (one round trip fewer), for a caller that needs no outcome.
     func writeWithCommit(_ leads: [ValidatedLead], in connection: PostgresConnection) throws {
         guard !leads.isEmpty else { return }
+        for statement in try prepare(leads, in: connection).statements { connection.sendWithCommit(statement) }
+    }
+
+    /// The batch's plan and the statements that carry it out.
+    private func prepare(_ leads: [ValidatedLead], in connection: PostgresConnection) throws -> (plan: LeadBatchPlan, statements: [PostgresQuery]) {
         let plan = try self.plan(leads, in: connection)
-        for statement in try statements(leads, plan: plan) { connection.sendWithCommit(statement) }
+        return (plan, try statements(leads, plan: plan))
     }
 
     /// Locks the batch's phones and decides each lead against what is stored.
@@ -120,16 +124,16 @@ struct LeadStore: Sendable {
     /// concurrent writer of the same platform lead id (the insert counted a redelivery on that lead instead).
     static func results(of leads: [ValidatedLead], plan: LeadBatchPlan, insertRows: PostgresRows?) throws -> [LeadWriteResult] {
         var inserted = Set<UUID>()
-        var existing: [String: UUID] = [:]
+        var existing: [LeadBatchPlan.SourceLead: UUID] = [:]
         for row in insertRows.map(Array.init) ?? [] {
             let (id, source, platformLeadID, isNew) = try row.decode(UUID.self, UUID.self, String?.self, Bool.self)
-            if isNew { inserted.insert(id) } else if let platformLeadID { existing[source.lowercasedText + "|" + platformLeadID] = id }
+            if isNew { inserted.insert(id) } else if let platformLeadID { existing[.init(sourceID: source, platformLeadID: platformLeadID)] = id }
         }
         func finalID(ofBatch index: Int) -> (UUID, Bool) {
             let lead = leads[index]
             let own = UUID(uuidString: lead.event.leadID)!
             if inserted.contains(own) { return (own, true) }
-            if let platformLeadID = lead.platformLeadID, let id = existing[lead.source.id.lowercasedText + "|" + platformLeadID] { return (id, false) }
+            if let platformLeadID = lead.platformLeadID, let id = existing[.init(sourceID: lead.source.id, platformLeadID: platformLeadID)] { return (id, false) }
             return (own, false)
         }
         return plan.decisions.enumerated().map { index, decision in
