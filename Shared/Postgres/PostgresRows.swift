@@ -43,6 +43,7 @@ public struct PostgresRow: Sendable {
     }
 
     /// Decodes the column at `index` (wide rows, where a tuple of every column would be unwieldy).
+    @inlinable
     public func decode<T: PostgresDecodable>(_ type: T.Type, at index: Int, file: String = #fileID, line: Int = #line) throws -> T {
         try decodeColumn(index, as: type, file: file, line: line)
     }

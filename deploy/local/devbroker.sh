@@ -13,6 +13,12 @@ case "$1" in
     ;;
   stop)
     run=$2
-    if [ -f "$run/devbroker.pid" ]; then kill "$(cat "$run/devbroker.pid")" 2>/dev/null || true; rm -f "$run/devbroker.pid"; fi
+    [ -f "$run/devbroker.pid" ] || exit 0
+    pid=$(cat "$run/devbroker.pid")
+    kill "$pid" 2>/dev/null || true
+    # Wait for it to exit (a restart right after must find its ports free); it holds nothing worth a slow stop.
+    for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+    rm -f "$run/devbroker.pid"
     ;;
 esac

@@ -96,9 +96,9 @@ struct DispatchStore: Sendable {
     static func decodeRep(_ row: PostgresRow) throws -> RepState {
         let (id, name, team, role, lines, weight, dailyCap, maxHolding, paused, active) =
             try row.decode(String.self, String.self, String.self, String.self, String.self, Int.self, Int?.self, Int?.self, Bool.self, Bool.self)
-        let (_, _, _, _, _, _, _, _, _, _, holding, newToday, claims, day, seq, pass) =
-            try row.decode(String.self, String?.self, String?.self, String?.self, String?.self, Int?.self, Int?.self, Int?.self, Bool?.self, Bool?.self,
-                           Int.self, Int.self, Int.self, String.self, Int64.self, Double.self)
+        // The rest by position: a second tuple decode would decode the first ten columns again.
+        let (holding, newToday, claims) = (try row.decode(Int.self, at: 10), try row.decode(Int.self, at: 11), try row.decode(Int.self, at: 12))
+        let (day, seq, pass) = (try row.decode(String.self, at: 13), try row.decode(Int64.self, at: 14), try row.decode(Double.self, at: 15))
         return RepState(id: id, name: name, teamID: team, role: .init(rawValue: role) ?? .rep,
                         productLines: lines.isEmpty ? [] : lines.split(separator: "\u{1F}").map(String.init), weight: weight,
                         dailyNewCap: dailyCap, maxHolding: maxHolding, paused: paused, active: active, holding: holding, newToday: newToday,
