@@ -25,6 +25,9 @@ export FUNNEL_TEST_POSTGRES_URL="postgresql://funnel@127.0.0.1:55434/funnel" FUN
 export FUNNEL_TEST_BROKER_CONTROL="127.0.0.1:19194" FUNNEL_TEST_BIN_DIR="$bin"
 export FUNNEL_BENCH_RESULTS="$run/results.txt"
 { echo "# funnel-bench $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores, $(git rev-parse --short HEAD 2>/dev/null)"; } > "$FUNNEL_BENCH_RESULTS"
+# The share of CPU time the hypervisor gave to other guests (steal), from /proc/stat: on a shared host it explains
+# a slow run, so every benchmark's result is followed by the steal measured while it ran.
+cpu_times() { awk '/^cpu /{ t = 0; for (i = 2; i <= NF; i++) t += $i; print $9, t }' /proc/stat; }
 only=${BENCH:-kafka intake-pipeline http-latency webhook-latency identity dispatch chat}
 for b in $only; do
   echo "== $b"
@@ -33,9 +36,13 @@ for b in $only; do
   # they pile up (intake topic->topic measured 12.6k leads/s on a fresh one, 7.0-8.6k after the dispatch benchmark).
   deploy/local/devbroker.sh stop "$run"
   deploy/local/devbroker.sh start "$bin/devbroker" "$run" 127.0.0.1:19094 127.0.0.1:19194 || exit 1
+  read -r steal0 total0 < <(cpu_times)
   case "$b" in
     webhook-latency) "$bin/funnel-bench" http-latency --webhook --port 18183 ;;
     *) "$bin/funnel-bench" "$b" ;;
   esac || { echo "benchmark $b failed"; exit 1; }
+  read -r steal1 total1 < <(cpu_times)
+  awk -v b="$b" -v s=$((steal1 - steal0)) -v t=$((total1 - total0)) \
+    'BEGIN { printf "  (%s: CPU steal while it ran %.1f %%)\n", b, (t > 0 ? 100 * s / t : 0) }' | tee -a "$FUNNEL_BENCH_RESULTS"
 done
 echo; cat "$FUNNEL_BENCH_RESULTS"
