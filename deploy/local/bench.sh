@@ -21,8 +21,9 @@ quiesce() {
   psql -h 127.0.0.1 -p 55434 -U funnel -d funnel -qc "CHECKPOINT" >/dev/null
 }
 quiesce
-export FUNNEL_TEST_POSTGRES_URL="postgresql://funnel@127.0.0.1:55434/funnel" FUNNEL_TEST_KAFKA_BOOTSTRAP="127.0.0.1:19094"
-export FUNNEL_TEST_BROKER_CONTROL="127.0.0.1:19194" FUNNEL_TEST_BIN_DIR="$bin"
+broker=127.0.0.1:19094 control=127.0.0.1:19194
+export FUNNEL_TEST_POSTGRES_URL="postgresql://funnel@127.0.0.1:55434/funnel" FUNNEL_TEST_KAFKA_BOOTSTRAP="$broker"
+export FUNNEL_TEST_BROKER_CONTROL="$control" FUNNEL_TEST_BIN_DIR="$bin"
 export FUNNEL_BENCH_RESULTS="$run/results.txt"
 { echo "# funnel-bench $(date -u +%Y-%m-%dT%H:%MZ) on $(nproc) cores, $(git rev-parse --short HEAD 2>/dev/null)"; } > "$FUNNEL_BENCH_RESULTS"
 # The share of CPU time the hypervisor gave to other guests (steal), from /proc/stat: on a shared host it explains
@@ -35,7 +36,7 @@ for b in $only; do
   # And a fresh broker: the mock keeps every topic and message of earlier benchmarks in memory and slows down as
   # they pile up (intake topic->topic measured 12.6k leads/s on a fresh one, 7.0-8.6k after the dispatch benchmark).
   deploy/local/devbroker.sh stop "$run"
-  deploy/local/devbroker.sh start "$bin/devbroker" "$run" 127.0.0.1:19094 127.0.0.1:19194 || exit 1
+  deploy/local/devbroker.sh start "$bin/devbroker" "$run" "$broker" "$control" || exit 1
   read -r steal0 total0 < <(cpu_times)
   case "$b" in
     webhook-latency) "$bin/funnel-bench" http-latency --webhook --port 18183 ;;
