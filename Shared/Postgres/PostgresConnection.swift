@@ -92,6 +92,45 @@ public final class PostgresConnection {
         return try consume(result, file: file, line: line)
     }
 
+    /// Runs one statement with bound parameters and returns its rows in PostgreSQL's binary format: a bytea column
+    /// arrives as its bytes instead of hex text twice its size that both sides must convert (the outbox relay reads
+    /// thousands of payloads a second).
+    public func queryBinary(_ query: PostgresQuery, file: String = #fileID, line: Int = #line) throws -> PostgresBinaryRows {
+        if pendingBegin || !head.isEmpty { _ = try pipeline([], file: file, line: line) }
+        let conn = try liveConnection()
+        let name = try preparedName(for: query, file: file, line: line)
+        let result = withParameters(query) { count, types, values, lengths, formats in
+            if let name { return PQexecPrepared(conn, name, count, values, lengths, formats, 1) }
+            return PQexecParams(conn, query.sql, count, types, values, lengths, formats, 1)
+        }
+        guard let result else { throw connectionError(file: file, line: line) }
+        defer { PQclear(result) }
+        guard PQresultStatus(result) == PGRES_TUPLES_OK else {
+            _ = try consume(result, retained: true, file: file, line: line)
+            return PostgresBinaryRows(columns: [], cells: [])
+        }
+        let rowCount = Int(PQntuples(result))
+        let columnCount = Int(PQnfields(result))
+        let columns = (0..<columnCount).map { String(cString: PQfname(result, Int32($0))) }
+        var cells: [[[UInt8]?]] = []
+        cells.reserveCapacity(rowCount)
+        for r in 0..<Int32(rowCount) {
+            var row: [[UInt8]?] = []
+            row.reserveCapacity(columnCount)
+            for c in 0..<Int32(columnCount) {
+                if PQgetisnull(result, r, c) == 1 {
+                    row.append(nil)
+                } else {
+                    let length = Int(PQgetlength(result, r, c))
+                    let value = UnsafeRawPointer(PQgetvalue(result, r, c)!)
+                    row.append([UInt8](UnsafeRawBufferPointer(start: value, count: length)))
+                }
+            }
+            cells.append(row)
+        }
+        return PostgresBinaryRows(columns: columns, cells: cells)
+    }
+
     /// Runs SQL text with no parameters; several statements may be separated by semicolons.
     /// For migrations and session settings only: never pass text built from input.
     public func executeScript(_ sql: String, file: String = #fileID, line: Int = #line) throws {
@@ -274,9 +313,10 @@ public final class PostgresConnection {
         }
     }
 
-    private func consume(_ result: OpaquePointer?, file: String, line: Int) throws -> PostgresRows {
+    /// Copies `result` out (or throws its error) and clears it, unless `retained` (its caller clears it).
+    private func consume(_ result: OpaquePointer?, retained: Bool = false, file: String, line: Int) throws -> PostgresRows {
         guard let result else { throw connectionError(file: file, line: line) }
-        defer { PQclear(result) }
+        defer { if !retained { PQclear(result) } }
         switch PQresultStatus(result) {
         case PGRES_COMMAND_OK, PGRES_EMPTY_QUERY, PGRES_PIPELINE_SYNC:
             return PostgresRows(columns: [], cells: [], affectedRows: Self.affectedRows(result))

@@ -169,6 +169,24 @@ struct LeadBatchTests {
         #expect(after.events.count == 6)
     }
 
+    /// Leads carry no foreign key to their source (a check per row cost more than the rest of a lead's write): the
+    /// schema refuses deleting a source instead, with or without leads, so no lead's source can disappear.
+    @Test func aLeadSourceCannotBeDeleted() async throws {
+        let f = try await Fixture.make()
+        let at = Date()
+        _ = try await f.write([try Self.lead(phone: 1, platformLeadID: "p1", source: f.sources[0], at: at)])
+        for source in f.sources {
+            do {
+                try await f.client.query("DELETE FROM \(identifier: f.schema).lead_sources WHERE id = \(source.id)")
+                Issue.record("deleting a lead source must be refused")
+            } catch let error as PostgresError {
+                #expect(error.sqlState == "23001")
+            }
+        }
+        let count = try await f.client.query("SELECT count(*) FROM \(identifier: f.schema).lead_sources").first!.decode(Int.self)
+        #expect(count == f.sources.count)
+    }
+
     @Test func aConcurrentWriterOfTheSamePlatformLeadWinsAndTheOtherCountsARedelivery() async throws {
         let fixture = try await Fixture.make()
         let source = fixture.sources[2]

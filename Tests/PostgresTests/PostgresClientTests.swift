@@ -41,6 +41,30 @@ struct PostgresClientTests {
         #expect(try await client.query("SELECT '\\x'::bytea").first!.decode([UInt8].self) == [])
     }
 
+    @Test func binaryResultsCarryBytesTextAndInt8Exactly() async throws {
+        let s = try await schema()
+        let bytes = (0...255).map { UInt8($0) } + [0, 0]
+        let name = "中文 ☎ O'Brien"
+        let empty: [UInt8] = []
+        try await client.query("INSERT INTO \(identifier: s).items (id, name, data) VALUES (\(Int64(-5)), \(name), \(bytes)), (\(Int64(1) << 40), NULL, \(empty))")
+        let rows = try await client.withConnection { conn in
+            try conn.queryBinary("SELECT id, name, data, 7::int4 AS small FROM \(identifier: s).items WHERE id > \(Int64(-10)) ORDER BY id")
+        }
+        #expect(rows.count == 2 && rows.columns == ["id", "name", "data", "small"])
+        #expect(try rows[0].int64(at: 0) == -5 && rows[0].text(at: 1) == name && rows[0].bytes(at: 2) == bytes)
+        #expect(try rows[1].int64(at: 0) == 1 << 40 && rows[1].bytes(at: 1) == nil && rows[1].bytes(at: 2) == [])
+        // A NULL read as text, an int4 read as int8 and a column past the row's end name the column and are refused.
+        #expect(throws: PostgresDecodingError.self) { try rows[1].text(at: 1) }
+        #expect(throws: PostgresDecodingError.self) { try rows[0].int64(at: 3) }
+        #expect(throws: PostgresDecodingError.self) { try rows[0].bytes(at: 4) }
+        // Server errors are thrown as from query(_:), and the connection stays usable.
+        let after = try await client.withConnection { conn throws -> Int64 in
+            #expect(throws: PostgresError.self) { try conn.queryBinary("SELECT id FROM \(identifier: s).missing") }
+            return try conn.queryBinary("SELECT 1::int8 AS one")[0].int64(at: 0)
+        }
+        #expect(after == 1)
+    }
+
     @Test func injectionAttemptsStayData() async throws {
         let s = try await schema()
         let attack = "x'); DROP TABLE items; --"

@@ -137,10 +137,12 @@ final class RelaySession: @unchecked Sendable {
     }
 
     func fetchUnsent(limit: Int) throws -> [Row] {
-        let rows = try connection!.query("SELECT id, topic, key, headers, payload FROM \(identifier: schema).outbox WHERE sent_at IS NULL ORDER BY id LIMIT \(limit)")
+        // Binary results: the payloads arrive as bytes, not as hex text the server writes and we parse back.
+        let rows = try connection!.queryBinary("SELECT id, topic, key, headers, payload FROM \(identifier: schema).outbox WHERE sent_at IS NULL ORDER BY id LIMIT \(limit)")
         return try rows.map { row in
-            let (id, topic, key, headers, payload) = try row.decode(Int64.self, String.self, [UInt8]?.self, [UInt8].self, [UInt8].self)
-            return Row(id: id, message: KafkaOutgoingMessage(topic: topic, key: key, value: payload, headers: HeaderCodec.decode(headers)))
+            let message = KafkaOutgoingMessage(topic: try row.text(at: 1), key: try row.bytes(at: 2), value: try row.bytes(at: 4) ?? [],
+                                               headers: HeaderCodec.decode(try row.bytes(at: 3) ?? []))
+            return Row(id: try row.int64(at: 0), message: message)
         }
     }
 

@@ -87,5 +87,6 @@ enum ChatMigrations {
                 left_at timestamptz NOT NULL
             );
             """),
+        RuntimeTables.bytewiseMessageIDs(version: 5),
     ]
 }

@@ -150,5 +150,6 @@ enum SalesMigrations {
             CREATE INDEX opportunities_customer_closed ON opportunities (customer_id) WHERE status NOT IN ('queued', 'assigned', 'pool');
             DROP INDEX opportunities_customer;
             """),
+        RuntimeTables.bytewiseMessageIDs(version: 4),
     ]
 }
