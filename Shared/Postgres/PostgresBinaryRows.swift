@@ -35,6 +35,6 @@ public struct PostgresBinaryRow: Sendable {
     }
 
     func failure(_ index: Int, type: String, reason: String) -> PostgresDecodingError {
-        PostgresDecodingError(column: index < columns.count ? columns[index] : "#\(index)", index: index, type: type, reason: reason, file: #fileID, line: #line)
+        PostgresDecodingError(column: index < columns.count ? columns[index] : "#\(index)", index: index, type: type, reason: reason)
     }
 }

@@ -83,31 +83,21 @@ public final class PostgresConnection {
     @discardableResult
     public func query(_ query: PostgresQuery, file: String = #fileID, line: Int = #line) throws -> PostgresRows {
         if pendingBegin || !head.isEmpty { return try pipeline([query], file: file, line: line)[0] }
-        let conn = try liveConnection()
-        let name = try preparedName(for: query, file: file, line: line)
-        let result = withParameters(query) { count, types, values, lengths, formats in
-            if let name { return PQexecPrepared(conn, name, count, values, lengths, formats, 0) }
-            return PQexecParams(conn, query.sql, count, types, values, lengths, formats, 0)
-        }
-        return try consume(result, file: file, line: line)
+        return try consume(try execute(query, resultFormat: 0, file: file, line: line), file: file, line: line)
     }
 
     /// Runs one statement with bound parameters and returns its rows in PostgreSQL's binary format: a bytea column
     /// arrives as its bytes instead of hex text twice its size that both sides must convert (the outbox relay reads
     /// thousands of payloads a second).
     public func queryBinary(_ query: PostgresQuery, file: String = #fileID, line: Int = #line) throws -> PostgresBinaryRows {
+        // Statements waiting to travel with the next one (BEGIN included) go first, in their own round trip.
         if pendingBegin || !head.isEmpty { _ = try pipeline([], file: file, line: line) }
-        let conn = try liveConnection()
-        let name = try preparedName(for: query, file: file, line: line)
-        let result = withParameters(query) { count, types, values, lengths, formats in
-            if let name { return PQexecPrepared(conn, name, count, values, lengths, formats, 1) }
-            return PQexecParams(conn, query.sql, count, types, values, lengths, formats, 1)
-        }
-        guard let result else { throw connectionError(file: file, line: line) }
+        let result = try execute(query, resultFormat: 1, file: file, line: line)
         defer { PQclear(result) }
-        guard PQresultStatus(result) == PGRES_TUPLES_OK else {
-            _ = try consume(result, retained: true, file: file, line: line)
-            return PostgresBinaryRows(columns: [], cells: [])
+        switch PQresultStatus(result) {
+        case PGRES_TUPLES_OK: break
+        case PGRES_COMMAND_OK, PGRES_EMPTY_QUERY: return PostgresBinaryRows(columns: [], cells: [])
+        default: throw serverError(result, file: file, line: line)
         }
         let rowCount = Int(PQntuples(result))
         let columnCount = Int(PQnfields(result))
@@ -266,6 +256,19 @@ public final class PostgresConnection {
         return PostgresError(kind: .connection, message: message, file: file, line: line)
     }
 
+    /// Runs `query` (prepared when it can be) and returns its result, to be cleared by the caller; `resultFormat`
+    /// 0 asks for text, 1 for binary.
+    private func execute(_ query: PostgresQuery, resultFormat: Int32, file: String, line: Int) throws -> OpaquePointer {
+        let conn = try liveConnection()
+        let name = try preparedName(for: query, file: file, line: line)
+        let result = withParameters(query) { count, types, values, lengths, formats in
+            if let name { return PQexecPrepared(conn, name, count, values, lengths, formats, resultFormat) }
+            return PQexecParams(conn, query.sql, count, types, values, lengths, formats, resultFormat)
+        }
+        guard let result else { throw connectionError(file: file, line: line) }
+        return result
+    }
+
     private func withParameters<R>(_ query: PostgresQuery,
                                    _ body: (Int32, UnsafePointer<Oid>?, UnsafePointer<UnsafePointer<CChar>?>?, UnsafePointer<Int32>?, UnsafePointer<Int32>?) -> R) -> R {
         let binds = query.binds
@@ -313,10 +316,9 @@ public final class PostgresConnection {
         }
     }
 
-    /// Copies `result` out (or throws its error) and clears it, unless `retained` (its caller clears it).
-    private func consume(_ result: OpaquePointer?, retained: Bool = false, file: String, line: Int) throws -> PostgresRows {
+    private func consume(_ result: OpaquePointer?, file: String, line: Int) throws -> PostgresRows {
         guard let result else { throw connectionError(file: file, line: line) }
-        defer { if !retained { PQclear(result) } }
+        defer { PQclear(result) }
         switch PQresultStatus(result) {
         case PGRES_COMMAND_OK, PGRES_EMPTY_QUERY, PGRES_PIPELINE_SYNC:
             return PostgresRows(columns: [], cells: [], affectedRows: Self.affectedRows(result))
@@ -340,18 +342,22 @@ public final class PostgresConnection {
             }
             return PostgresRows(columns: columns, cells: cells, affectedRows: rowCount)
         default:
-            func field(_ code: Int32) -> String? {
-                PQresultErrorField(result, code).map { String(cString: $0) }
-            }
-            let sqlState = field(Int32(UInt8(ascii: "C")))
-            let message = field(Int32(UInt8(ascii: "M"))) ?? String(cString: PQresultErrorMessage(result))
-            let error = PostgresError(
-                kind: sqlState == nil ? .connection : .server, sqlState: sqlState, message: message,
-                constraint: field(Int32(UInt8(ascii: "n"))), table: field(Int32(UInt8(ascii: "t"))),
-                column: field(Int32(UInt8(ascii: "c"))), file: file, line: line
-            )
-            throw error
+            throw serverError(result, file: file, line: line)
         }
+    }
+
+    /// The error a failed result carries: SQLSTATE, constraint, table and column (never bound values).
+    private func serverError(_ result: OpaquePointer, file: String, line: Int) -> PostgresError {
+        func field(_ code: Int32) -> String? {
+            PQresultErrorField(result, code).map { String(cString: $0) }
+        }
+        let sqlState = field(Int32(UInt8(ascii: "C")))
+        let message = field(Int32(UInt8(ascii: "M"))) ?? String(cString: PQresultErrorMessage(result))
+        return PostgresError(
+            kind: sqlState == nil ? .connection : .server, sqlState: sqlState, message: message,
+            constraint: field(Int32(UInt8(ascii: "n"))), table: field(Int32(UInt8(ascii: "t"))),
+            column: field(Int32(UInt8(ascii: "c"))), file: file, line: line
+        )
     }
 
     private static func affectedRows(_ result: OpaquePointer) -> Int {
