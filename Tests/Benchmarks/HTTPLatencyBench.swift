@@ -21,6 +21,7 @@ struct HTTPLatencyBench: AsyncParsableCommand {
     @Option var warmup = 3
     @Option var port = 18_182
     @Flag(help: "Measure signed webhook deliveries (signature check and replay record included) instead of form posts.") var webhook = false
+    @Option(help: "Write each measured request's due time and latency (ms since start, ms) to this CSV file, to see whether slow requests cluster in time.") var trace: String?
 
     static let secret = "whsec_" + Data(repeating: 42, count: 32).base64EncodedString()
 
@@ -44,7 +45,11 @@ struct HTTPLatencyBench: AsyncParsableCommand {
         }
 
         _ = try await load(pool: pool, target: target, count: rate * warmup, offset: 0)
-        let (histogram, errors) = try await load(pool: pool, target: target, count: rate * seconds, offset: rate * warmup)
+        let (histogram, errors, samples) = try await load(pool: pool, target: target, count: rate * seconds, offset: rate * warmup)
+        if let trace {
+            let lines = samples.sorted { $0.0 < $1.0 }.map { String(format: "%.3f,%.3f", Double($0.0) / 1_000, Double($0.1) / 1_000) }
+            try (["due_ms,latency_ms"] + lines).joined(separator: "\n").write(toFile: trace, atomically: true, encoding: .utf8)
+        }
         await pool.shutdown()
         child.signal(SIGTERM)
         _ = await child.wait(timeout: .seconds(30))
@@ -58,7 +63,7 @@ struct HTTPLatencyBench: AsyncParsableCommand {
         case webhook(sourceID: String, key: [UInt8])
     }
 
-    func load(pool: ClientPool, target: Target, count: Int, offset: Int) async throws -> (Histogram<UInt64>, Int) {
+    func load(pool: ClientPool, target: Target, count: Int, offset: Int) async throws -> (Histogram<UInt64>, Int, [(UInt64, UInt64)]) {
         let interval = Duration.nanoseconds(1_000_000_000 / rate)
         let start = ContinuousClock.now
         let results = LockedResults()
@@ -80,7 +85,7 @@ struct HTTPLatencyBench: AsyncParsableCommand {
                             HTTPField.Name("webhook-signature")!: WebhookSignature.sign(id: id, timestamp: timestamp, body: Array(body.utf8), key: key),
                         ]) == .accepted
                     }
-                    results.record(micros: UInt64(max(1, (ContinuousClock.now - due).seconds * 1_000_000)), ok: ok)
+                    results.record(due: UInt64((due - start).seconds * 1_000_000), micros: UInt64(max(1, (ContinuousClock.now - due).seconds * 1_000_000)), ok: ok)
                 }
             }
         }
@@ -92,15 +97,18 @@ final class LockedResults: @unchecked Sendable {
     private let lock = NSLock()
     private var histogram = Histogram<UInt64>(highestTrackableValue: 60_000_000, numberOfSignificantValueDigits: .three)
     private var errors = 0
+    /// (due, latency) in microseconds, for `--trace`.
+    private var samples: [(UInt64, UInt64)] = []
 
-    func record(micros: UInt64, ok: Bool) {
+    func record(due: UInt64, micros: UInt64, ok: Bool) {
         lock.withLock {
             _ = histogram.record(micros)
+            samples.append((due, micros))
             if !ok { errors += 1 }
         }
     }
 
-    func snapshot() -> (Histogram<UInt64>, Int) { lock.withLock { (histogram, errors) } }
+    func snapshot() -> (Histogram<UInt64>, Int, [(UInt64, UInt64)]) { lock.withLock { (histogram, errors, samples) } }
 }
 
 /// Keep-alive connections, each serving one request at a time; more are opened when all are busy.

@@ -212,6 +212,64 @@ struct PostgresClientTests {
         await single.shutdown()
     }
 
+    @Test func batchStatementsArePlannedOnceNotPerExecution() async throws {
+        let s = try await schema()
+        let single = TestEnvironment.postgres(maxConnections: 1)
+        // A one-element array made PostgreSQL's default (auto) keep re-planning a custom plan on every execution.
+        for i in 0..<20 {
+            try await single.query("INSERT INTO \(identifier: s).items (id, name) SELECT * FROM unnest(\(PostgresArray([Int64(i)]))::bigint[], \(PostgresArray(["n\(i)"]))::text[])")
+        }
+        let plans = try await single.query("""
+            SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE 'INSERT INTO %' || \(s) || '%unnest%'
+            """).first!.decode(Int.self, Int.self)
+        #expect(plans.0 == 20)
+        #expect(plans.1 == 0)
+        #expect(try await single.query("SELECT count(*) FROM \(identifier: s).items").first!.decode(Int.self) == 20)
+        await single.shutdown()
+    }
+
+    @Test func pipelineAndCommitEndsTheTransactionInTheSameRoundTrip() async throws {
+        let s = try await schema()
+        let single = TestEnvironment.postgres(maxConnections: 1)
+        let client = self.client
+        @Sendable func ids() async throws -> [Int64] { try await client.query("SELECT id FROM \(identifier: s).items ORDER BY id").decode(Int64.self) }
+        // Its rows come back, the statements queued for the COMMIT run, and everything is committed.
+        let rows = try await single.withTransaction { tx -> [Int64] in
+            try tx.query("INSERT INTO \(identifier: s).items (id) VALUES (\(Int64(1)))")
+            tx.sendWithCommit("INSERT INTO \(identifier: s).items (id) VALUES (\(Int64(3)))")
+            let results = try tx.pipelineAndCommit(["INSERT INTO \(identifier: s).items (id) VALUES (\(Int64(2))) RETURNING id * 10"])
+            #expect(!tx.isInTransaction)
+            return try results[0].decode(Int64.self)
+        }
+        #expect(rows == [20])
+        #expect(try await ids() == [1, 2, 3])
+
+        // Nothing may run in the transaction after it: the mistake is an error, not a statement outside the transaction.
+        await #expect {
+            try await single.withTransaction { tx in
+                _ = try tx.pipelineAndCommit(["INSERT INTO \(identifier: s).items (id) VALUES (\(Int64(4)))"])
+                try tx.query("INSERT INTO \(identifier: s).items (id) VALUES (\(Int64(5)))")
+            }
+        } throws: { ($0 as? PostgresError)?.kind == .protocolViolation }
+        #expect(try await ids() == [1, 2, 3, 4])
+
+        // A failing statement commits nothing: not the transaction's earlier statements, not the queued ones.
+        await #expect {
+            try await single.withTransaction { tx in
+                try tx.query("INSERT INTO \(identifier: s).items (id) VALUES (\(Int64(6)))")
+                tx.sendWithCommit("INSERT INTO \(identifier: s).items (id) VALUES (\(Int64(7)))")
+                _ = try tx.pipelineAndCommit(["INSERT INTO \(identifier: s).items (id) VALUES (\(Int64(1)))"])
+            }
+        } throws: { ($0 as? PostgresError)?.isUniqueViolation == true }
+        #expect(try await ids() == [1, 2, 3, 4])
+        // The connection is clean afterwards, and outside a transaction the call is refused.
+        #expect(try await single.query("SELECT 1").first!.decode(Int.self) == 1)
+        await #expect {
+            try await single.withConnection { _ = try $0.pipelineAndCommit(["SELECT 1"]) }
+        } throws: { ($0 as? PostgresError)?.kind == .protocolViolation }
+        await single.shutdown()
+    }
+
     @Test func connectionFailureIsAConnectionError() async throws {
         let bad = PostgresClient(configuration: PostgresConfiguration(connectionString: "postgresql://funnel@127.0.0.1:1/none?connect_timeout=2"), logger: TestEnvironment.logger())
         do {

@@ -8,7 +8,7 @@ import ThreadExecutor
 
 /// Publishes a schema's outbox with the idempotent producer and deletes rows on their delivery reports (the record
 /// is in Kafka then; a delete writes far less than marking the row, which copied the whole row with its payload
-/// into a new version and two index entries).
+/// into a new version and two index entries). The delete travels in the statement that fetches the next rows.
 ///
 /// One replica relays at a time (a session advisory lock on the relay's own connection), so records leave in
 /// outbox order and a key's events stay in order; the others stand by and take over when its connection ends.
@@ -53,6 +53,9 @@ public final class OutboxRelay: Service, Sendable {
             Task { await thread.shutdownGracefully() }
         }
         var lastHousekeeping = ContinuousClock.now - .seconds(3_600)
+        // Delivered rows not yet deleted: they leave the outbox in the next fetch's statement, so a cycle costs one
+        // round trip instead of two (a crash before that re-sends them, as a crash before any delete would).
+        var delivered: [Int64] = []
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
                 let isLeader = try await thread.run { try session.ensureLeader() }
@@ -66,15 +69,15 @@ public final class OutboxRelay: Service, Sendable {
                     backlog.record(unsent)
                     lastHousekeeping = .now
                 }
-                let size = batchSize
-                let rows = try await thread.run { try session.fetchUnsent(limit: size) }
+                let (size, sent) = (batchSize, delivered)
+                let rows = try await thread.run { try session.fetchUnsent(limit: size, afterDeleting: sent) }
+                delivered = []
                 if rows.isEmpty {
                     backlog.record(0)
                     await wake.wait(timeout: .milliseconds(250))
                     continue
                 }
                 let results = try await producer.sendBatch(rows.map(\.message))
-                var delivered: [Int64] = []
                 var firstFailure: KafkaError?
                 for (row, result) in zip(rows, results) {
                     switch result {
@@ -82,21 +85,25 @@ public final class OutboxRelay: Service, Sendable {
                     case .failure(let error): if firstFailure == nil { firstFailure = error }
                     }
                 }
-                if !delivered.isEmpty {
-                    let ids = delivered
-                    try await thread.run { try session.markSent(ids) }
-                    published.increment(by: delivered.count)
-                }
+                published.increment(by: delivered.count)
                 if let firstFailure {
                     failures.increment(by: rows.count - delivered.count)
                     logger.error("outbox records not delivered; retrying", metadata: ["count": "\(rows.count - delivered.count)", "error": "\(firstFailure)"])
                     try? await Task.sleep(for: .milliseconds(500))
+                } else if rows.count < size {
+                    // The fetch drained the outbox: what was committed since has signalled, so wait for that (at once if
+                    // it has) rather than spend a round trip on a fetch that finds nothing.
+                    await wake.wait(timeout: .milliseconds(250))
                 }
             } catch {
                 logger.error("outbox relay error; retrying", metadata: ["error": "\(error)"])
                 try await thread.run { session.reset() }
                 try? await Task.sleep(for: .seconds(1))
             }
+        }
+        if !delivered.isEmpty {
+            let ids = delivered
+            try? await thread.run { try session.markSent(ids) }
         }
         logger.info("outbox relay stopped", metadata: ["schema": "\(schema)"])
     }
@@ -136,9 +143,17 @@ final class RelaySession: @unchecked Sendable {
         return leader
     }
 
-    func fetchUnsent(limit: Int) throws -> [Row] {
+    /// The oldest unsent rows, after deleting the delivered rows `sent` (in the same statement: its SELECT sees the
+    /// table as it was before the DELETE, hence the exclusion).
+    func fetchUnsent(limit: Int, afterDeleting sent: [Int64] = []) throws -> [Row] {
         // Binary results: the payloads arrive as bytes, not as hex text the server writes and we parse back.
-        let rows = try connection!.queryBinary("SELECT id, topic, key, headers, payload FROM \(identifier: schema).outbox WHERE sent_at IS NULL ORDER BY id LIMIT \(limit)")
+        let rows = try connection!.queryBinary(sent.isEmpty
+            ? "SELECT id, topic, key, headers, payload FROM \(identifier: schema).outbox WHERE sent_at IS NULL ORDER BY id LIMIT \(limit)"
+            : """
+              WITH sent AS (DELETE FROM \(identifier: schema).outbox WHERE id = ANY(\(PostgresArray(sent))))
+              SELECT id, topic, key, headers, payload FROM \(identifier: schema).outbox
+              WHERE sent_at IS NULL AND id <> ALL(\(PostgresArray(sent))) ORDER BY id LIMIT \(limit)
+              """)
         return try rows.map { row in
             let message = KafkaOutgoingMessage(topic: try row.text(at: 1), key: try row.bytes(at: 2), value: try row.bytes(at: 4) ?? [],
                                                headers: HeaderCodec.decode(try row.bytes(at: 3) ?? []))

@@ -1,11 +1,16 @@
 import Foundation
 
 /// A coalescing wake-up: `signal()` any number of times; one `wait(timeout:)` returns early, then it re-arms.
+///
+/// Waits share their timers: a wait whose timeout falls after an armed timer's deadline is woken by that timer
+/// (early, which the relay treats like any wake-up), so a relay waking on every commit starts a few timers a second
+/// instead of one sleeping task per wait.
 public final class WakeSignal: @unchecked Sendable {
     private let lock = NSLock()
     private var pending = false
     private var waiter: CheckedContinuation<Void, Never>?
-    private var generation = 0
+    /// The deadline of the latest timer started, while it has not fired.
+    private var timerDeadline: ContinuousClock.Instant?
 
     public init() {}
 
@@ -21,31 +26,40 @@ public final class WakeSignal: @unchecked Sendable {
         toResume?.resume()
     }
 
-    /// Returns after a signal or after `timeout`, whichever comes first.
+    /// Returns after a signal, or after `timeout` at the latest.
     public func wait(timeout: Duration) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            let (resumeNow, ticket): (Bool, Int) = lock.withLock {
+            let deadline = ContinuousClock.now + timeout
+            let (resumeNow, startTimer): (Bool, Bool) = lock.withLock {
                 if pending {
                     pending = false
-                    return (true, 0)
+                    return (true, false)
                 }
-                generation += 1
                 waiter = continuation
-                return (false, generation)
+                if let armed = timerDeadline, armed <= deadline { return (false, false) }
+                timerDeadline = deadline
+                return (false, true)
             }
             if resumeNow {
                 continuation.resume()
                 return
             }
-            Task {
-                try? await Task.sleep(for: timeout)
-                let expired: CheckedContinuation<Void, Never>? = self.lock.withLock {
-                    guard self.generation == ticket, let waiter = self.waiter else { return nil }
-                    self.waiter = nil
-                    return waiter
+            if startTimer {
+                Task {
+                    try? await Task.sleep(until: deadline, clock: .continuous)
+                    self.timerFired(deadline)
                 }
-                expired?.resume()
             }
         }
+    }
+
+    private func timerFired(_ deadline: ContinuousClock.Instant) {
+        let expired: CheckedContinuation<Void, Never>? = lock.withLock {
+            if timerDeadline == deadline { timerDeadline = nil }
+            let waiter = self.waiter
+            self.waiter = nil
+            return waiter
+        }
+        expired?.resume()
     }
 }

@@ -11,8 +11,8 @@ enum LeadOutcome: Sendable {
     case rejected(LeadRejection)
 }
 
-/// Validates and writes the leads of one HTTP request (a form post or a webhook delivery) inside its transaction:
-/// ``LeadStore`` decides and writes them as a batch. Rejected leads of a multi-lead delivery go to the dead-letter
+/// Validates and writes the leads of one HTTP request (a form post or a webhook delivery) as the last step of its
+/// transaction: ``LeadStore`` decides and writes them as a batch, with the COMMIT. Rejected leads of a multi-lead delivery go to the dead-letter
 /// topic with their reason (queued with the COMMIT), so nothing a platform pushed is lost.
 struct LeadWriter: Sendable {
     let validator: LeadValidator
@@ -34,10 +34,10 @@ struct LeadWriter: Sendable {
             case .success(let lead): valid.append((index, lead))
             }
         }
-        for (position, result) in try store.write(valid.map(\.1), in: tx).enumerated() {
+        if !letters.isEmpty { tx.sendWithCommit(Outbox(schema: schema).insert(letters)) }
+        for (position, result) in try store.write(valid.map(\.1), committing: true, in: tx).enumerated() {
             outcomes[valid[position].0] = result.inserted ? .accepted(result.leadID) : .duplicate(result.leadID)
         }
-        if !letters.isEmpty { tx.sendWithCommit(Outbox(schema: schema).insert(letters)) }
         return outcomes.map { $0! }
     }
 

@@ -29,11 +29,12 @@ struct LeadStore: Sendable {
         floodWindow.components.seconds * 1_000_000 + floodWindow.components.attoseconds / 1_000_000_000_000
     }
 
-    /// Writes `leads` and returns how each ended, in order.
-    func write(_ leads: [ValidatedLead], in connection: PostgresConnection) throws -> [LeadWriteResult] {
+    /// Writes `leads` and returns how each ended, in order. `committing`: the writes travel with the transaction's
+    /// COMMIT (one round trip fewer), so the transaction is over when this returns, unless nothing needed writing.
+    func write(_ leads: [ValidatedLead], committing: Bool = false, in connection: PostgresConnection) throws -> [LeadWriteResult] {
         guard !leads.isEmpty else { return [] }
         let (plan, statements) = try prepare(leads, in: connection)
-        let results = statements.isEmpty ? [] : try connection.pipeline(statements)
+        let results = statements.isEmpty ? [] : committing ? try connection.pipelineAndCommit(statements) : try connection.pipeline(statements)
         let inserted = plan.decisions.contains(.insert) ? results.first : nil
         return try Self.results(of: leads, plan: plan, insertRows: inserted)
     }
