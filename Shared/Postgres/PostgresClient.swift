@@ -44,8 +44,9 @@ public final class PostgresClient: Sendable {
 
     /// Runs `body` inside one transaction on a pooled connection.
     @discardableResult
-    public func withTransaction<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
-        try await withConnection { try $0.transaction(body) }
+    public func withTransaction<T: Sendable>(planning: StatementPlanning = .automatic,
+                                             _ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
+        try await withConnection { try $0.transaction(planning: planning, body) }
     }
 
     /// Runs one statement and returns its rows.

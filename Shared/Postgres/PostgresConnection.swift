@@ -13,6 +13,8 @@ public final class PostgresConnection {
     public var pipelineChunkSize = 256
     /// Inside ``transaction(_:)`` before its first statement: BEGIN is sent with that statement.
     private var pendingBegin = false
+    /// How the pending transaction's statements are planned (set with its BEGIN).
+    private var planning = StatementPlanning.automatic
     /// Statements sent together with the transaction's COMMIT (``sendWithCommit(_:)``).
     private var commitTail: [PostgresQuery] = []
     /// Statements sent ahead of the transaction's next statement (``sendWithNext(_:)``).
@@ -69,14 +71,7 @@ public final class PostgresConnection {
             throw PostgresError(kind: .connection, message: message)
         }
         self.conn = conn
-        // Generic plans: a prepared statement is planned once per connection. With PostgreSQL's default (`auto`) a
-        // statement whose parameters are arrays (every batch statement here) kept a custom plan for a one-element
-        // array, as its estimated cost was lower than the generic plan's, and was planned again on every execution:
-        // 0.3-0.7 ms of planning per statement, most of what a one-lead HTTP request cost the database.
-        try executeScript("""
-            SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'iso_8601'; SET client_min_messages = WARNING;
-            SET plan_cache_mode = force_generic_plan
-            """)
+        try executeScript("SET TIME ZONE 'UTC'; SET DateStyle = 'ISO, YMD'; SET IntervalStyle = 'iso_8601'; SET client_min_messages = WARNING")
     }
 
     deinit {
@@ -152,7 +147,7 @@ public final class PostgresConnection {
         try requireNotCommitted(file: file, line: line)
         let conn = try liveConnection()
         if !head.isEmpty { _ = try pipeline([]) }
-        let text = pendingBegin ? "BEGIN; " + sql : sql
+        let text = pendingBegin ? "BEGIN; " + (planning.setting.map { $0 + "; " } ?? "") + sql : sql
         pendingBegin = false
         _ = try consume(PQexec(conn, text), file: file, line: line)
     }
@@ -171,7 +166,8 @@ public final class PostgresConnection {
         if pendingBegin {
             // The transaction's BEGIN travels with its first statements: one round trip fewer per transaction.
             pendingBegin = false
-            return Array(try pipeline(["BEGIN"] + queries, file: file, line: line).dropFirst())
+            let begin: [PostgresQuery] = ["BEGIN"] + (planning.setting.map { [PostgresQuery(unsafeSQL: $0)] } ?? [])
+            return Array(try pipeline(begin + queries, file: file, line: line).dropFirst(begin.count))
         }
         var all: [PostgresRows] = []
         all.reserveCapacity(queries.count)
@@ -224,9 +220,11 @@ public final class PostgresConnection {
         return results
     }
 
-    /// Runs `body` inside BEGIN … COMMIT; rolls back and rethrows if it throws.
-    public func transaction<T>(_ body: (PostgresConnection) throws -> T) throws -> T {
+    /// Runs `body` inside BEGIN … COMMIT; rolls back and rethrows if it throws. `planning` applies to the
+    /// transaction's statements only (a `SET LOCAL` sent with the BEGIN).
+    public func transaction<T>(planning: StatementPlanning = .automatic, _ body: (PostgresConnection) throws -> T) throws -> T {
         pendingBegin = true
+        self.planning = planning
         inTransaction = true
         committed = false
         commitTail = []

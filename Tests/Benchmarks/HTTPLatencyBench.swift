@@ -21,6 +21,7 @@ struct HTTPLatencyBench: AsyncParsableCommand {
     @Option var warmup = 3
     @Option var port = 18_182
     @Flag(help: "Measure signed webhook deliveries (signature check and replay record included) instead of form posts.") var webhook = false
+    @Flag(help: "Measure GET /health/live instead (no database, no Kafka): the floor this client, the HTTP stack and the machine put under every request.") var control = false
     @Option(help: "Write each measured request's due time and latency (ms since start, ms) to this CSV file, to see whether slow requests cluster in time.") var trace: String?
 
     static let secret = "whsec_" + Data(repeating: 42, count: 32).base64EncodedString()
@@ -43,6 +44,7 @@ struct HTTPLatencyBench: AsyncParsableCommand {
             }
             target = .webhook(sourceID: sourceID, key: WebhookSignature.key(fromSecret: Self.secret)!)
         }
+        if control { target = .control }
 
         _ = try await load(pool: pool, target: target, count: rate * warmup, offset: 0)
         let (histogram, errors, samples) = try await load(pool: pool, target: target, count: rate * seconds, offset: rate * warmup)
@@ -54,13 +56,15 @@ struct HTTPLatencyBench: AsyncParsableCommand {
         child.signal(SIGTERM)
         _ = await child.wait(timeout: .seconds(30))
         func ms(_ p: Double) -> String { String(format: "%.2f", Double(histogram.valueAtPercentile(p)) / 1_000) }
-        let what = webhook ? "POST /v1/webhooks/{source} (Standard Webhooks, HMAC-SHA256 verified, replay recorded)" : "POST /v1/leads"
+        let what = control ? "GET /health/live (control: no database, no Kafka)"
+            : webhook ? "POST /v1/webhooks/{source} (Standard Webhooks, HMAC-SHA256 verified, replay recorded)" : "POST /v1/leads"
         report("\(what) at \(rate) req/s open loop, \(seconds) s (\(histogram.totalCount) requests, \(errors) errors, fsync on): p50 \(ms(50)) ms, p99 \(ms(99)) ms, p99.9 \(ms(99.9)) ms, max \(String(format: "%.2f", Double(histogram.max) / 1_000)) ms")
     }
 
     enum Target: Sendable {
         case form(key: String)
         case webhook(sourceID: String, key: [UInt8])
+        case control
     }
 
     func load(pool: ClientPool, target: Target, count: Int, offset: Int) async throws -> (Histogram<UInt64>, Int, [(UInt64, UInt64)]) {
@@ -78,6 +82,8 @@ struct HTTPLatencyBench: AsyncParsableCommand {
                     switch target {
                     case .form(let key):
                         ok = await pool.send(.post, "/v1/leads", body: body, headers: [.authorization: "Bearer \(key)", .contentType: "application/json"]) == .accepted
+                    case .control:
+                        ok = await pool.send(.get, "/health/live", headers: [:]) == .ok
                     case .webhook(let sourceID, let key):
                         let id = "bench-\(n)", timestamp = Int64(Date().timeIntervalSince1970)
                         ok = await pool.send(.post, "/v1/webhooks/\(sourceID)", body: body, headers: [

@@ -212,19 +212,34 @@ struct PostgresClientTests {
         await single.shutdown()
     }
 
-    @Test func batchStatementsArePlannedOnceNotPerExecution() async throws {
+    @Test func reusedPlanningPlansAStatementOnceAndOnlyInItsTransaction() async throws {
         let s = try await schema()
         let single = TestEnvironment.postgres(maxConnections: 1)
-        // A one-element array made PostgreSQL's default (auto) keep re-planning a custom plan on every execution.
-        for i in 0..<20 {
-            try await single.query("INSERT INTO \(identifier: s).items (id, name) SELECT * FROM unnest(\(PostgresArray([Int64(i)]))::bigint[], \(PostgresArray(["n\(i)"]))::text[])")
+        @Sendable func insert(_ i: Int, in tx: PostgresConnection) throws {
+            try tx.query("INSERT INTO \(identifier: s).items (id, name) SELECT * FROM unnest(\(PostgresArray([Int64(i)]))::bigint[], \(PostgresArray(["n\(i)"]))::text[])")
         }
-        let plans = try await single.query("""
-            SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE 'INSERT INTO %' || \(s) || '%unnest%'
-            """).first!.decode(Int.self, Int.self)
-        #expect(plans.0 == 20)
-        #expect(plans.1 == 0)
-        #expect(try await single.query("SELECT count(*) FROM \(identifier: s).items").first!.decode(Int.self) == 20)
+        @Sendable func plans() async throws -> (generic: Int, custom: Int) {
+            try await single.query("""
+                SELECT generic_plans, custom_plans FROM pg_prepared_statements WHERE statement LIKE 'INSERT INTO %' || \(s) || '%unnest%'
+                """).first!.decode(Int.self, Int.self)
+        }
+        // PostgreSQL's default plans a statement's first five executions for their values (and then decides).
+        for i in 0..<3 { try await single.withTransaction { try insert(i, in: $0) } }
+        #expect(try await plans() == (0, 3))
+        // Reused: the generic plan from the first execution on; the SET LOCAL ends with the transaction.
+        for i in 3..<23 { try await single.withTransaction(planning: .reused) { try insert(i, in: $0) } }
+        #expect(try await plans() == (20, 3))
+        try await single.withTransaction { try insert(23, in: $0) }
+        #expect(try await plans() == (20, 4))
+        // Also when the transaction's first statement is a script, and when it sends nothing at all.
+        try await single.withTransaction(planning: .reused) { tx in
+            try tx.executeScript("SELECT 1")
+            try insert(24, in: tx)
+        }
+        #expect(try await plans() == (21, 4))
+        try await single.withTransaction(planning: .reused) { _ in }
+        #expect(try await single.query("SHOW plan_cache_mode").first!.decode(String.self) == "auto")
+        #expect(try await single.query("SELECT count(*) FROM \(identifier: s).items").first!.decode(Int.self) == 25)
         await single.shutdown()
     }
 

@@ -39,7 +39,7 @@ struct WebhookRoutes: Sendable {
         let (id, body) = try await prepare(request, context: context)
         let headers = request.headers
         let (webhooks, writer, tolerance) = (self.webhooks, self.writer, self.tolerance)
-        let outcomes: [LeadOutcome] = try await postgres.withTransaction { tx in
+        let outcomes: [LeadOutcome] = try await postgres.withTransaction(planning: .reused) { tx in
             let settings = try Self.settings(id, webhooks: webhooks, in: tx)
             guard !settings.keys.isEmpty else {
                 throw Self.unauthorized("webhook_not_configured", "this source has no webhook secret; an operator sets one with PUT /v1/admin/sources/{id}/webhook")
@@ -79,7 +79,7 @@ struct WebhookRoutes: Sendable {
     func googleAds(_ request: Request, context: ClientRequestContext) async throws -> Response {
         let (id, body) = try await prepare(request, context: context)
         let (webhooks, writer) = (self.webhooks, self.writer)
-        let outcome: LeadOutcome = try await postgres.withTransaction { tx in
+        let outcome: LeadOutcome = try await postgres.withTransaction(planning: .reused) { tx in
             let settings = try Self.settings(id, webhooks: webhooks, in: tx)
             let lead: GoogleAdsLead
             do { lead = try GoogleAdsLead.parse(body) } catch let error as FieldMapping.Failure {
