@@ -29,7 +29,7 @@ export FUNNEL_BENCH_RESULTS="$run/results.txt"
 # The share of CPU time the hypervisor gave to other guests (steal), from /proc/stat: on a shared host it explains
 # a slow run, so every benchmark's result is followed by the steal measured while it ran.
 cpu_times() { awk '/^cpu /{ t = 0; for (i = 2; i <= NF; i++) t += $i; print $9, t }' /proc/stat; }
-only=${BENCH:-kafka intake-pipeline http-latency webhook-latency identity dispatch chat}
+only=${BENCH:-kafka intake-pipeline http-latency http-control webhook-latency identity dispatch chat}
 for b in $only; do
   echo "== $b"
   quiesce
@@ -40,6 +40,7 @@ for b in $only; do
   read -r steal0 total0 < <(cpu_times)
   case "$b" in
     webhook-latency) "$bin/funnel-bench" http-latency --webhook --port 18183 ;;
+    http-control) "$bin/funnel-bench" http-latency --control --port 18184 ;;
     *) "$bin/funnel-bench" "$b" ;;
   esac || { echo "benchmark $b failed"; exit 1; }
   read -r steal1 total1 < <(cpu_times)
