@@ -147,7 +147,7 @@ public final class PostgresConnection {
         try requireNotCommitted(file: file, line: line)
         let conn = try liveConnection()
         if !head.isEmpty { _ = try pipeline([]) }
-        let text = pendingBegin ? "BEGIN; " + (planning.setting.map { $0 + "; " } ?? "") + sql : sql
+        let text = pendingBegin ? (beginStatements + [sql]).joined(separator: "; ") : sql
         pendingBegin = false
         _ = try consume(PQexec(conn, text), file: file, line: line)
     }
@@ -166,7 +166,7 @@ public final class PostgresConnection {
         if pendingBegin {
             // The transaction's BEGIN travels with its first statements: one round trip fewer per transaction.
             pendingBegin = false
-            let begin: [PostgresQuery] = ["BEGIN"] + (planning.setting.map { [PostgresQuery(unsafeSQL: $0)] } ?? [])
+            let begin = beginStatements.map { PostgresQuery(unsafeSQL: $0) }
             return Array(try pipeline(begin + queries, file: file, line: line).dropFirst(begin.count))
         }
         var all: [PostgresRows] = []
@@ -256,6 +256,9 @@ public final class PostgresConnection {
     }
 
     // MARK: - libpq plumbing
+
+    /// What opens the pending transaction: BEGIN, and the planning setting when it is not the default.
+    private var beginStatements: [String] { ["BEGIN"] + (planning.setting.map { [$0] } ?? []) }
 
     private func requireNotCommitted(file: String, line: Int) throws {
         if committed {

@@ -145,15 +145,13 @@ final class RelaySession: @unchecked Sendable {
 
     /// The oldest unsent rows, after deleting the delivered rows `sent` (in the same statement: its SELECT sees the
     /// table as it was before the DELETE, hence the exclusion, a hashed lookup in the deleted ids).
-    func fetchUnsent(limit: Int, afterDeleting sent: [Int64] = []) throws -> [Row] {
+    func fetchUnsent(limit: Int, afterDeleting sent: [Int64]) throws -> [Row] {
         // Binary results: the payloads arrive as bytes, not as hex text the server writes and we parse back.
-        let rows = try connection!.queryBinary(sent.isEmpty
-            ? "SELECT id, topic, key, headers, payload FROM \(identifier: schema).outbox WHERE sent_at IS NULL ORDER BY id LIMIT \(limit)"
-            : """
-              WITH sent AS (DELETE FROM \(identifier: schema).outbox WHERE id = ANY(\(PostgresArray(sent))) RETURNING id)
-              SELECT id, topic, key, headers, payload FROM \(identifier: schema).outbox
-              WHERE sent_at IS NULL AND id NOT IN (SELECT id FROM sent) ORDER BY id LIMIT \(limit)
-              """)
+        let rows = try connection!.queryBinary("""
+            WITH sent AS (DELETE FROM \(identifier: schema).outbox WHERE id = ANY(\(PostgresArray(sent))) RETURNING id)
+            SELECT id, topic, key, headers, payload FROM \(identifier: schema).outbox
+            WHERE sent_at IS NULL AND id NOT IN (SELECT id FROM sent) ORDER BY id LIMIT \(limit)
+            """)
         return try rows.map { row in
             let message = KafkaOutgoingMessage(topic: try row.text(at: 1), key: try row.bytes(at: 2), value: try row.bytes(at: 4) ?? [],
                                                headers: HeaderCodec.decode(try row.bytes(at: 3) ?? []))
