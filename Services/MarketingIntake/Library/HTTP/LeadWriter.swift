@@ -12,8 +12,8 @@ enum LeadOutcome: Sendable {
 }
 
 /// Validates and writes the leads of one HTTP request (a form post or a webhook delivery) as the last step of its
-/// transaction: ``LeadStore`` decides and writes them as a batch, with the COMMIT. Rejected leads of a multi-lead delivery go to the dead-letter
-/// topic with their reason (queued with the COMMIT), so nothing a platform pushed is lost.
+/// transaction: ``LeadStore`` decides and writes them as a batch, with the COMMIT. Rejected leads of a multi-lead
+/// delivery go to the dead-letter topic with their reason (queued with the COMMIT), so nothing a platform pushed is lost.
 struct LeadWriter: Sendable {
     let validator: LeadValidator
     let store: LeadStore
