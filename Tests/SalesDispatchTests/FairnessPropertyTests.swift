@@ -10,7 +10,7 @@ import Testing
 
     /// Runs `count` assignments through the engine, calling `between` after each (it may release holdings).
     static func run(_ policy: TeamPolicy, reps: [RepState], count: Int, check: ([String: RepState], String, [String: Int]) -> Void,
-                    between: (inout [String: RepState], inout SplitMix) -> Void = { _, _ in }, seed: Int) -> [String: Int] {
+                    between: (inout [String: RepState], inout SplitMix) -> Void = { _, _ in }, seed: Int) async -> [String: Int] {
         var team = TeamState(id: "t")
         var states = Dictionary(uniqueKeysWithValues: reps.map { ($0.id, $0) })
         var counts: [String: Int] = [:]
@@ -23,6 +23,8 @@ import Testing
             DispatchEngine.apply(pick: picked, reps: &states, team: &team, policy: policy, now: now)
             counts[picked, default: 0] += 1
             between(&states, &rng)
+            // Yields now and then: two cooperative threads, and the suite's other tests wait on them.
+            if i % 500 == 499 { await Task.yield() }
         }
         return counts
     }
@@ -32,7 +34,7 @@ import Testing
     @Test func roundRobinNeverDiffersByMoreThanOneAmongEquallyEligibleReps() async {
         await propertyCheck(count: 20, input: Gen.int(in: 2...12)) { size in
             let reps = (0..<size).map { RepState(id: "r\($0)", teamID: "t", weight: $0 + 1) }
-            _ = Self.run(Self.uncapped, reps: reps, count: 10_000, check: { _, _, counts in
+            _ = await Self.run(Self.uncapped, reps: reps, count: 10_000, check: { _, _, counts in
                 let values = reps.map { counts[$0.id] ?? 0 }
                 #expect(values.max()! - values.min()! <= 1)
             }, seed: size)
@@ -46,7 +48,7 @@ import Testing
             let reps = (0..<size).map { RepState(id: "r\($0)", teamID: "t", weight: Int.random(in: 1...10, using: &rng)) }
             var policy = Self.uncapped
             policy.strategy = .weighted
-            let counts = Self.run(policy, reps: reps, count: 10_000, check: { _, _, _ in }, seed: seed)
+            let counts = await Self.run(policy, reps: reps, count: 10_000, check: { _, _, _ in }, seed: seed)
             let total = Double(reps.map(\.weight).reduce(0, +))
             for rep in reps {
                 let share = Double(counts[rep.id] ?? 0) / 10_000
@@ -63,7 +65,7 @@ import Testing
             let reps = (0..<size).map { RepState(id: "r\($0)", teamID: "t", holding: Int.random(in: 0...30, using: &rng)) }
             var policy = Self.uncapped
             policy.strategy = .leastLoaded
-            _ = Self.run(policy, reps: reps, count: 10_000, check: { states, picked, _ in
+            _ = await Self.run(policy, reps: reps, count: 10_000, check: { states, picked, _ in
                 let minimum = states.values.map(\.holding).min()!
                 #expect(states[picked]!.holding <= minimum + 1)
             }, between: { states, rng in
@@ -94,6 +96,7 @@ import Testing
                 for rep in states.values {
                     #expect(rep.newToday <= rep.dailyCap(policy) && rep.holding <= rep.holdingCap(policy))
                 }
+                if i % 500 == 499 { await Task.yield() }
             }
         }
     }

@@ -6,16 +6,24 @@ import Foundation
 /// (early, which the relay treats like any wake-up), so a relay waking on every commit starts a few timers a second
 /// instead of one sleeping task per wait.
 public final class WakeSignal: @unchecked Sendable {
+    /// Why a wait returned.
+    public enum Wake: Sendable, Equatable {
+        /// A `signal()` came before or during the wait.
+        case signalled
+        /// A timer fired: the wait's own, or an earlier-armed one whose deadline came first.
+        case timer
+    }
+
     private let lock = NSLock()
     private var pending = false
-    private var waiter: CheckedContinuation<Void, Never>?
+    private var waiter: CheckedContinuation<Wake, Never>?
     /// The deadline of the latest timer started, while it has not fired.
     private var timerDeadline: ContinuousClock.Instant?
 
     public init() {}
 
     public func signal() {
-        let toResume: CheckedContinuation<Void, Never>? = lock.withLock {
+        let toResume: CheckedContinuation<Wake, Never>? = lock.withLock {
             if let waiter {
                 self.waiter = nil
                 return waiter
@@ -23,12 +31,13 @@ public final class WakeSignal: @unchecked Sendable {
             pending = true
             return nil
         }
-        toResume?.resume()
+        toResume?.resume(returning: .signalled)
     }
 
-    /// Returns after a signal, or after `timeout` at the latest.
-    public func wait(timeout: Duration) async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+    /// Returns after a signal, or after `timeout` at the latest, saying which.
+    @discardableResult
+    public func wait(timeout: Duration) async -> Wake {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Wake, Never>) in
             let deadline = ContinuousClock.now + timeout
             let (resumeNow, startTimer): (Bool, Bool) = lock.withLock {
                 if pending {
@@ -41,7 +50,7 @@ public final class WakeSignal: @unchecked Sendable {
                 return (false, true)
             }
             if resumeNow {
-                continuation.resume()
+                continuation.resume(returning: .signalled)
                 return
             }
             if startTimer {
@@ -54,12 +63,17 @@ public final class WakeSignal: @unchecked Sendable {
     }
 
     private func timerFired(_ deadline: ContinuousClock.Instant) {
-        let expired: CheckedContinuation<Void, Never>? = lock.withLock {
+        let expired: CheckedContinuation<Wake, Never>? = lock.withLock {
             if timerDeadline == deadline { timerDeadline = nil }
             let waiter = self.waiter
             self.waiter = nil
             return waiter
         }
-        expired?.resume()
+        expired?.resume(returning: .timer)
+    }
+
+    /// The deadline of the timer armed now, if any (for tests: which timer a wait relies on).
+    var armedTimerDeadline: ContinuousClock.Instant? {
+        lock.withLock { timerDeadline }
     }
 }
