@@ -340,14 +340,6 @@ public final class PostgresConnection {
                 buffer[utf8.count] = 0
                 storage[i] = buffer
                 lengths[i] = Int32(utf8.count)
-            case .utf8Text(let bytes):
-                let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: bytes.count + 1)
-                bytes.withUnsafeBytes { src in
-                    if let base = src.baseAddress { UnsafeMutableRawPointer(buffer).copyMemory(from: base, byteCount: src.count) }
-                }
-                buffer[bytes.count] = 0
-                storage[i] = buffer
-                lengths[i] = Int32(bytes.count)
             case .bytes(let bytes):
                 let buffer = UnsafeMutablePointer<CChar>.allocate(capacity: max(bytes.count, 1))
                 bytes.withUnsafeBytes { src in

@@ -1,12 +1,10 @@
 import Foundation
 
-/// One bound parameter: text (the server infers or casts the type) or binary bytea.
+/// One bound parameter: text (the server infers or casts the type) or bytes in the binary format of its `oid`.
 public struct PostgresBind: Sendable, Hashable {
     public enum Value: Sendable, Hashable {
         case null
         case text(String)
-        /// Text format given as UTF-8 bytes (valid UTF-8; no NUL).
-        case utf8Text([UInt8])
         case bytes([UInt8])
     }
 

@@ -41,6 +41,36 @@ struct PostgresClientTests {
         #expect(try await client.query("SELECT '\\x'::bytea").first!.decode([UInt8].self) == [])
     }
 
+    @Test func arraysOfEveryElementTypeRoundTripWithNullsAndEdgeValues() async throws {
+        // Each array is bound in binary; the server writes each element back as text, compared with its own text form.
+        func texts<E: PostgresArrayElement>(_ array: [E?]) async throws -> [String?] {
+            let query: PostgresQuery = "SELECT v::text FROM unnest(\(PostgresArray(array))) WITH ORDINALITY AS t(v, n) ORDER BY n"
+            return try await client.query(query).map { try $0.decode(String?.self) }
+        }
+        let strings: [String?] = ["", "a\"b", "c\\d", "{e,f}", "NULL", nil, "中文 ☎ 😀", " spaced ", String(repeating: "x", count: 10_000)]
+        #expect(try await texts(strings) == strings)
+        #expect(try await texts([Int64.min, -1, 0, nil, Int64.max]) == ["-9223372036854775808", "-1", "0", nil, "9223372036854775807"])
+        #expect(try await texts([true, nil, false]) == ["true", nil, "false"])
+        #expect(try await texts([1.5, -0.25, nil, .infinity]) == ["1.5", "-0.25", nil, "Infinity"])
+        let uid = UUID(uuidString: "0190a8e2-7c4b-7def-8123-456789abcdef")!
+        #expect(try await texts([uid, nil]) == ["0190a8e2-7c4b-7def-8123-456789abcdef", nil])
+        // Before and after PostgreSQL's epoch (2000-01-01), to the microsecond, in UTC.
+        let dates: [Date?] = [Date(timeIntervalSince1970: 946_684_800), Date(timeIntervalSince1970: 1_764_000_000.123456),
+                              Date(timeIntervalSince1970: 0.000_001), nil, Date(timeIntervalSince1970: -86_400.5)]
+        let dateTexts = try await client.withConnection { conn in
+            try conn.executeScript("SET TIME ZONE 'UTC'")
+            return try conn.query("SELECT v::text FROM unnest(\(PostgresArray(dates))) WITH ORDINALITY AS t(v, n) ORDER BY n").map { try $0.decode(String?.self) }
+        }
+        #expect(dateTexts == ["2000-01-01 00:00:00+00", "2025-11-24 16:00:00.123456+00", "1970-01-01 00:00:00.000001+00", nil,
+                              "1969-12-30 23:59:59.5+00"] as [String?])
+        // Empty arrays, an array of only nulls, and element types the statement casts.
+        #expect(try await client.query("SELECT cardinality(\(PostgresArray<Int64>([]))), cardinality(\(PostgresArray<String>([nil, nil])))").first!
+            .decode(Int.self, Int.self) == (0, 2))
+        #expect(try await client.query("SELECT sum(v) FROM unnest(\(PostgresArray<Int64>([1, 2, 3]))::int[]) AS v").first!.decode(Int.self) == 6)
+        // A NUL cannot be in PostgreSQL text: the server refuses it rather than storing a cut string.
+        await #expect(throws: PostgresError.self) { try await client.query("SELECT \(PostgresArray<String>(["a\u{0}b"])))") }
+    }
+
     @Test func binaryResultsCarryBytesTextAndInt8Exactly() async throws {
         let s = try await schema()
         let bytes = (0...255).map { UInt8($0) } + [0, 0]
