@@ -131,9 +131,13 @@ private let hexNibble: [UInt8] = (0...255).map { c -> UInt8 in
 
 /// timestamptz. Connections run with `TimeZone=UTC` and `DateStyle=ISO`, so text is `YYYY-MM-DD HH:MM:SS[.ffffff]+00`.
 extension Date: PostgresEncodable, PostgresDecodable {
+    /// The time as PostgreSQL stores it: whole microseconds since 1970 (rounded), the same for a bound value,
+    /// an array element and a caller comparing with stored times.
+    @inlinable
+    public var postgresMicroseconds: Int64 { Int64((timeIntervalSince1970 * 1_000_000).rounded()) }
+
     public var postgresBind: PostgresBind {
-        let micros = (timeIntervalSince1970 * 1_000_000).rounded()
-        return PostgresBind(.text(PostgresTimestamp.format(microsecondsSinceEpoch: Int64(micros))), oid: 1184)
+        PostgresBind(.text(PostgresTimestamp.format(microsecondsSinceEpoch: postgresMicroseconds)), oid: 1184)
     }
 
     public static func decode(postgresText: String?) throws(PostgresDecodingReason) -> Date {
@@ -274,11 +278,11 @@ extension Date: PostgresArrayElement {
     public static var elementOID: UInt32 { 1184 }
     public static var arrayOID: UInt32 { 1185 }
     public static var binarySizeHint: Int { 8 }
-    /// timestamptz: microseconds since 2000-01-01 00:00:00 UTC, rounded as the text form rounds them.
+    /// timestamptz: microseconds since 2000-01-01 00:00:00 UTC.
     @inlinable
     public func appendPostgresBinary(to out: inout [UInt8]) {
         PostgresBinary.append(Int32(8), to: &out)
-        PostgresBinary.append(Int64((timeIntervalSince1970 * 1_000_000).rounded()) - 946_684_800_000_000, to: &out)
+        PostgresBinary.append(postgresMicroseconds - 946_684_800_000_000, to: &out)
     }
 }
 

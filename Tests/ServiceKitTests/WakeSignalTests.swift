@@ -20,21 +20,22 @@ struct WakeSignalTests {
         #expect(ContinuousClock.now - second >= .milliseconds(200))
     }
 
-    @Test func aSignalFromAnotherTaskEndsTheWait() async {
-        let wake = WakeSignal()
-        async let waited = wake.wait(timeout: Self.never)
+    /// An hour-long wait (arming its timer) that another task ends with a signal 50 ms in; returns why it ended.
+    static func waitEndedBySignal(_ wake: WakeSignal) async -> WakeSignal.Wake {
+        async let waited = wake.wait(timeout: never)
         try? await Task.sleep(for: .milliseconds(50))
         wake.signal()
-        #expect(await waited == .signalled)
+        return await waited
+    }
+
+    @Test func aSignalFromAnotherTaskEndsTheWait() async {
+        #expect(await Self.waitEndedBySignal(WakeSignal()) == .signalled)
     }
 
     @Test func aShortWaitIsNotHeldByALongerTimerAlreadyArmed() async {
         let wake = WakeSignal()
-        // Arms an hour-long timer, then ends that wait with a signal: the timer stays armed.
-        async let first = wake.wait(timeout: Self.never)
-        try? await Task.sleep(for: .milliseconds(50))
-        wake.signal()
-        #expect(await first == .signalled)
+        // The hour-long timer of a wait ended by a signal stays armed.
+        #expect(await Self.waitEndedBySignal(wake) == .signalled)
         #expect(wake.armedTimerDeadline.map { $0 > ContinuousClock.now + .seconds(3_000) } == true, "the hour-long timer is armed")
         // A 100 ms wait arms its own timer and ends by it, not by the armed hour-long one.
         let started = ContinuousClock.now

@@ -133,13 +133,12 @@ final class RelaySession: @unchecked Sendable {
             connection = try PostgresConnection(connectionString: connectionString, logger: logger)
             // Marking rows sent need not wait for the WAL flush: a mark lost in a crash only republishes records
             // with the same ce_id, which consumers drop. The relay's cycle (and so publish latency) gets shorter.
-            try connection!.executeScript("SET synchronous_commit = off")
             // The fetch wants the oldest unsent rows, which the partial index of unsent ids gives in order. Planned
             // from statistics taken while the outbox was small (a new schema, or between bursts), PostgreSQL
             // instead read every unsent row through a bitmap and sorted them, on each fetch: 10–13 ms per 1,000
             // rows with a backlog, a tenth of the machine at 14k leads/s. This connection only runs the relay's
             // statements, which all probe indexes by id or age, so it never plans bitmap or sequential scans.
-            try connection!.executeScript("SET enable_bitmapscan = off; SET enable_seqscan = off")
+            try connection!.executeScript("SET synchronous_commit = off; SET enable_bitmapscan = off; SET enable_seqscan = off")
             leader = false
         }
         if leader { return true }

@@ -164,5 +164,5 @@ struct LeadStore: Sendable {
     }
 
     /// A time as PostgreSQL stores it: whole microseconds.
-    static func micros(_ date: Date) -> Int64 { Int64((date.timeIntervalSince1970 * 1_000_000).rounded()) }
+    static func micros(_ date: Date) -> Int64 { date.postgresMicroseconds }
 }
