@@ -49,23 +49,36 @@ public final class KafkaProducer: Sendable {
         let retained = Unmanaged.passRetained(collector)
         return try await withCheckedThrowingContinuation { continuation in
             collector.start(continuation)
-            Task {
-                for (index, message) in messages.enumerated() {
+            // Enqueueing never blocks, so the batch is handed to librdkafka right here; only a full queue (backpressure)
+            // needs a task that waits for room and goes on from the message that did not fit.
+            if let waiting = enqueue(messages, from: 0, collector: collector, retained: retained) {
+                Task {
+                    var next = waiting
                     while true {
-                        do {
-                            try enqueue(message, slot: collector.slot(index))
-                            break
-                        } catch let error as KafkaError where error.isQueueFull {
-                            try? await Task.sleep(for: .milliseconds(1))
-                        } catch {
-                            let failure = (error as? KafkaError) ?? KafkaError.closed()
-                            if collector.record(index: index, outcome: .failed(failure)) { retained.release() }
-                            break
-                        }
+                        try? await Task.sleep(for: .milliseconds(1))
+                        guard let stillWaiting = enqueue(messages, from: next, collector: collector, retained: retained) else { return }
+                        next = stillWaiting
                     }
                 }
             }
         }
+    }
+
+    /// Enqueues `messages` from index `start` on; returns the index of the first one the full queue refused (nil
+    /// when all were enqueued or failed). A message that fails otherwise records its failure at once.
+    private func enqueue(_ messages: [KafkaOutgoingMessage], from start: Int, collector: BatchCollector,
+                         retained: Unmanaged<BatchCollector>) -> Int? {
+        for index in start..<messages.count {
+            do {
+                try enqueue(messages[index], slot: collector.slot(index))
+            } catch let error as KafkaError where error.isQueueFull {
+                return index
+            } catch {
+                let failure = (error as? KafkaError) ?? KafkaError.closed()
+                if collector.record(index: index, outcome: .failed(failure)) { retained.release() }
+            }
+        }
+        return nil
     }
 
     private func enqueue(_ message: KafkaOutgoingMessage, slot: UnsafeMutableRawPointer) throws {

@@ -10,6 +10,8 @@ public final class DedicatedThread: @unchecked Sendable {
     private var jobs: [@Sendable () -> Void] = []
     private var stopping = false
     private var finished = false
+    /// The thread is in `condition.wait()`: only then does a submitter need to wake it (a futex call each side).
+    private var idle = false
     /// The thread's name, shown in debuggers and `top -H`.
     public let name: String
 
@@ -24,7 +26,11 @@ public final class DedicatedThread: @unchecked Sendable {
     private func loop() {
         while true {
             condition.lock()
-            while jobs.isEmpty && !stopping { condition.wait() }
+            while jobs.isEmpty && !stopping {
+                idle = true
+                condition.wait()
+                idle = false
+            }
             if jobs.isEmpty && stopping {
                 finished = true
                 condition.broadcast()
@@ -42,10 +48,17 @@ public final class DedicatedThread: @unchecked Sendable {
     @discardableResult
     public func submit(_ job: @escaping @Sendable () -> Void) -> Bool {
         condition.lock()
-        defer { condition.unlock() }
-        guard !stopping else { return false }
+        guard !stopping else {
+            condition.unlock()
+            return false
+        }
         jobs.append(job)
-        condition.signal()
+        // A busy thread finds the job when its batch is done; an idle one is woken after the lock is released, so
+        // it does not wake only to block on the mutex the submitter still holds. `idle` stays true until the thread
+        // runs again, so a second submit before then wakes it again (harmlessly) rather than not at all.
+        let wake = idle
+        condition.unlock()
+        if wake { condition.signal() }
         return true
     }
 

@@ -58,19 +58,23 @@ public final class OutboxRelay: Service, Sendable {
         var delivered: [Int64] = []
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             do {
-                let isLeader = try await thread.run { try session.ensureLeader() }
-                if !isLeader {
+                let housekeep = ContinuousClock.now - lastHousekeeping > .seconds(30)
+                let (size, sent, dedupe) = (batchSize, delivered, dedupeRetention.milliseconds)
+                // Leadership, housekeeping when due and the fetch share one hop to the relay's thread: at a few hundred
+                // leads a second every cycle carries a handful of rows, and each hop costs a wake-up on either side.
+                let cycle = try await thread.run { () throws -> RelaySession.Cycle in
+                    guard try session.ensureLeader() else { return .standby }
+                    let unsent = housekeep ? try session.housekeeping(dedupeRetentionMS: dedupe) : nil
+                    return .fetched(try session.fetchUnsent(limit: size, afterDeleting: sent), unsent: unsent)
+                }
+                guard case .fetched(let rows, let unsent) = cycle else {
                     await wake.wait(timeout: .seconds(1))
                     continue
                 }
-                if ContinuousClock.now - lastHousekeeping > .seconds(30) {
-                    let dedupe = dedupeRetention.milliseconds
-                    let unsent = try await thread.run { try session.housekeeping(dedupeRetentionMS: dedupe) }
+                if let unsent {
                     backlog.record(unsent)
                     lastHousekeeping = .now
                 }
-                let (size, sent) = (batchSize, delivered)
-                let rows = try await thread.run { try session.fetchUnsent(limit: size, afterDeleting: sent) }
                 delivered = []
                 if rows.isEmpty {
                     backlog.record(0)
@@ -114,6 +118,13 @@ final class RelaySession: @unchecked Sendable {
     struct Row: Sendable {
         let id: Int64
         let message: KafkaOutgoingMessage
+    }
+
+    /// What one hop to the relay's thread found: another replica leads, or the rows fetched (and, when housekeeping
+    /// ran, the unsent count it took).
+    enum Cycle: Sendable {
+        case standby
+        case fetched([Row], unsent: Int?)
     }
 
     let connectionString: String
