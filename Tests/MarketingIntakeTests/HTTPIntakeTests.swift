@@ -153,6 +153,63 @@ struct HTTPIntakeTests {
         #expect(unknown == .notFound)
     }
 
+    @Test func aRememberedKeyIsCheckedAgainstItsSourceRowOnEveryRequest() async throws {
+        let intake = try await IntakeHarness.start()
+        defer { Task { await intake.stop() } }
+        let source = try await intake.createSource(channel: "landing-page")
+        let other = try await intake.createSource(channel: "seo")
+        #expect(try await intake.postLead(#"{"phone": "13800138001"}"#, key: source.key).0 == .accepted)
+        #expect(try await intake.postLead(#"{"phone": "13800138002"}"#, key: other.key).0 == .accepted)
+        #expect(intake.sources.count == 2, "both keys authenticated and remembered")
+        // Remembered: the source's row check travels with the lead's first statements.
+        #expect(try await intake.postLead(#"{"phone": "13800138003"}"#, key: source.key).0 == .accepted)
+
+        // The row changes behind the process's back (another replica's admin call, or an operator): the default
+        // channel of the next lead is the row's, not the remembered one.
+        let schema = intake.settings.schema
+        try await intake.runtime.postgres.query("UPDATE \(identifier: schema).lead_sources SET default_channel = 'referral' WHERE id = \(UUID(uuidString: source.id)!)")
+        let (changed, changedJSON) = try await intake.postLead(#"{"phone": "13800138004"}"#, key: source.key)
+        #expect(changed == .accepted)
+        let events = try await intake.readOutput(atLeast: 4)
+        let channels = Dictionary(events.map { ($0.leadID, $0.attribution.channel) }, uniquingKeysWith: { a, _ in a })
+        #expect(channels[try #require(changedJSON["lead_id"] as? String)] == "referral")
+        #expect(events.filter { $0.attribution.channel == "landing-page" }.count == 2)
+
+        // A rotated key is refused at once, though it was remembered.
+        let (rotated, r, _) = try await intake.request(.post, "/v1/admin/sources/\(source.id)/rotate-key", headers: intake.admin)
+        #expect(rotated == .ok)
+        let newKey = try #require(r["api_key"] as? String)
+        let (old, oldJSON) = try await intake.postLead(#"{"phone": "13800138005"}"#, key: source.key)
+        #expect(old == .unauthorized && oldJSON["code"] as? String == "invalid_api_key")
+        #expect(try await intake.postLead(#"{"phone": "13800138005"}"#, key: newKey).0 == .accepted)
+
+        // Disabled: refused at once, and an invalid lead is answered 401 too, not 422 (its source is checked first).
+        #expect(try await intake.postLead(#"{"phone": "13800138006"}"#, key: other.key).0 == .accepted)
+        let (disabled, _, _) = try await intake.request(.delete, "/v1/admin/sources/\(other.id)", headers: intake.admin)
+        #expect(disabled == .noContent)
+        let (invalid, invalidJSON) = try await intake.postLead(#"{"name": "no contact"}"#, key: other.key)
+        #expect(invalid == .unauthorized && invalidJSON["code"] as? String == "invalid_api_key")
+        #expect(try await intake.postLead(#"{"phone": "13800138007"}"#, key: other.key).0 == .unauthorized)
+        // While enabled, the same invalid lead is a 422 on the remembered path.
+        let (unprocessable, u) = try await intake.postLead(#"{"name": "no contact"}"#, key: newKey)
+        #expect(unprocessable == .unprocessableContent && u["code"] as? String == "missing_contact")
+    }
+
+    @Test func theSourceCacheStartsOverWhenFull() {
+        let cache = SourceCache(capacity: 2)
+        func source(_ n: Int) -> LeadSource {
+            LeadSource(id: UUID(), name: "s\(n)", defaultChannel: .sem, keyPrefix: "p\(n)", createdAt: Date(), disabled: false)
+        }
+        cache.remember(source(1), forKeyHash: [1])
+        cache.remember(source(2), forKeyHash: [2])
+        cache.remember(source(2), forKeyHash: [2])
+        #expect(cache.count == 2, "remembering a known key again takes no room")
+        cache.remember(source(3), forKeyHash: [3])
+        #expect(cache.count == 1 && cache.source(forKeyHash: [3])?.name == "s3" && cache.source(forKeyHash: [1]) == nil)
+        cache.forget(keyHash: [3])
+        #expect(cache.source(forKeyHash: [3]) == nil && cache.count == 0)
+    }
+
     @Test func healthAndMetricsAnswer() async throws {
         let intake = try await IntakeHarness.start()
         defer { Task { await intake.stop() } }

@@ -16,6 +16,8 @@ final class IntakeHarness: Sendable {
     let prefix: String
     let settings: ServiceSettings
     let runtime: ServiceRuntime
+    /// The form route's remembered lead sources.
+    let sources: SourceCache
     let port: Int
     private let task: Task<Void, any Error>
     private let stopper: ServiceStopper
@@ -50,17 +52,20 @@ final class IntakeHarness: Sendable {
         let runtime = try await ServiceRuntime.prepare(settings: settings, migrations: IntakeService.migrations,
                                                        registry: PrometheusCollectorRegistry(), logger: TestEnvironment.logger("intake"))
         let components = try IntakeService.Components(runtime: runtime, configuration: configuration)
+        let sources = components.sources
         let portBox = LockedBox<Int?>(nil)
         let stopper = ServiceStopper()
         let task = Task { try await components.run(onServerRunning: { port in portBox.withLock { $0 = port } }, signals: false, stopper: stopper) }
         let deadline = ContinuousClock.now + .seconds(20)
         while portBox.withLock({ $0 }) == nil, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
         guard let port = portBox.withLock({ $0 }) else { throw ChildProcessError(description: "intake did not start listening") }
-        return IntakeHarness(prefix: prefix, settings: settings, runtime: runtime, port: port, task: task, stopper: stopper)
+        return IntakeHarness(prefix: prefix, settings: settings, runtime: runtime, sources: sources, port: port, task: task, stopper: stopper)
     }
 
-    private init(prefix: String, settings: ServiceSettings, runtime: ServiceRuntime, port: Int, task: Task<Void, any Error>, stopper: ServiceStopper) {
+    private init(prefix: String, settings: ServiceSettings, runtime: ServiceRuntime, sources: SourceCache, port: Int,
+                 task: Task<Void, any Error>, stopper: ServiceStopper) {
         self.stopper = stopper
+        self.sources = sources
         self.prefix = prefix
         self.settings = settings
         self.runtime = runtime

@@ -23,6 +23,8 @@ public enum IntakeService {
         public let runtime: ServiceRuntime
         public let router: Router<ClientRequestContext>
         public let consumers: [ConsumeLoop]
+        /// Lead sources the form route has authenticated (their rows are still checked on every request).
+        let sources = SourceCache()
 
         public init(runtime: ServiceRuntime, configuration: IntakeConfiguration = IntakeConfiguration()) throws {
             self.runtime = runtime
@@ -40,7 +42,7 @@ public enum IntakeService {
             let router = Router(context: ClientRequestContext.self)
             router.add(middleware: ProblemMiddleware())
             LeadRoutes(postgres: runtime.postgres, writer: writer, schema: settings.schema, maxBodyBytes: settings.httpMaxBodyBytes,
-                       relay: runtime.relay, limits: limits).add(to: router)
+                       relay: runtime.relay, limits: limits, sources: sources).add(to: router)
             WebhookRoutes(postgres: runtime.postgres, writer: writer, webhooks: webhooks, maxBodyBytes: settings.httpMaxBodyBytes,
                           relay: runtime.relay, limits: limits, tolerance: configuration.webhookTolerance).add(to: router)
             AdminRoutes(sources: SourceStore(schema: settings.schema, postgres: runtime.postgres), adminToken: settings.adminToken,

@@ -21,8 +21,9 @@ struct LeadWriter: Sendable {
     let service: String
     let deadLetterTopic: String
 
+    /// `check`, when given, must confirm `source` (in the first round trip) before anything is written.
     func write(_ leads: [Funnel_Marketing_V1_CampaignLead], source: LeadSource, via: String, deadLetterRejected: Bool,
-               in tx: PostgresConnection) throws -> [LeadOutcome] {
+               check: SourceCheck? = nil, in tx: PostgresConnection) throws -> [LeadOutcome] {
         var outcomes: [LeadOutcome?] = Array(repeating: nil, count: leads.count)
         var valid: [(Int, ValidatedLead)] = []
         var letters: [OutboxRecord] = []
@@ -34,8 +35,10 @@ struct LeadWriter: Sendable {
             case .success(let lead): valid.append((index, lead))
             }
         }
+        // With no lead to write, the source is confirmed on its own, before any rejection is answered.
+        if let check, valid.isEmpty { try check.confirm(tx.query(check.query)) }
         if !letters.isEmpty { tx.sendWithCommit(Outbox(schema: schema).insert(letters)) }
-        for (position, result) in try store.write(valid.map(\.1), committing: true, in: tx).enumerated() {
+        for (position, result) in try store.write(valid.map(\.1), committing: true, check: check, in: tx).enumerated() {
             outcomes[valid[position].0] = result.inserted ? .accepted(result.leadID) : .duplicate(result.leadID)
         }
         return outcomes.map { $0! }

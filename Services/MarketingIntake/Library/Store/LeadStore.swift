@@ -31,9 +31,11 @@ struct LeadStore: Sendable {
 
     /// Writes `leads` and returns how each ended, in order. `committing`: the writes travel with the transaction's
     /// COMMIT (one round trip fewer), so the transaction is over when this returns, unless nothing needed writing.
-    func write(_ leads: [ValidatedLead], committing: Bool = false, in connection: PostgresConnection) throws -> [LeadWriteResult] {
+    /// `check` travels in the first round trip and must confirm the leads' source before anything is written.
+    func write(_ leads: [ValidatedLead], committing: Bool = false, check: SourceCheck? = nil,
+               in connection: PostgresConnection) throws -> [LeadWriteResult] {
         guard !leads.isEmpty else { return [] }
-        let (plan, statements) = try prepare(leads, in: connection)
+        let (plan, statements) = try prepare(leads, check: check, in: connection)
         let results = statements.isEmpty ? [] : committing ? try connection.pipelineAndCommit(statements) : try connection.pipeline(statements)
         let inserted = plan.decisions.contains(.insert) ? results.first : nil
         return try Self.results(of: leads, plan: plan, insertRows: inserted)
@@ -46,22 +48,26 @@ struct LeadStore: Sendable {
     }
 
     /// The batch's plan and the statements that carry it out.
-    private func prepare(_ leads: [ValidatedLead], in connection: PostgresConnection) throws -> (plan: LeadBatchPlan, statements: [PostgresQuery]) {
-        let plan = try self.plan(leads, in: connection)
+    private func prepare(_ leads: [ValidatedLead], check: SourceCheck? = nil,
+                         in connection: PostgresConnection) throws -> (plan: LeadBatchPlan, statements: [PostgresQuery]) {
+        let plan = try self.plan(leads, check: check, in: connection)
         return (plan, try statements(leads, plan: plan))
     }
 
-    /// Locks the batch's phones and decides each lead against what is stored.
-    func plan(_ leads: [ValidatedLead], in connection: PostgresConnection) throws -> LeadBatchPlan {
+    /// Locks the batch's phones and decides each lead against what is stored (after `check`, in the same round
+    /// trip, has confirmed the leads' source).
+    func plan(_ leads: [ValidatedLead], check: SourceCheck? = nil, in connection: PostgresConnection) throws -> LeadBatchPlan {
         let window = floodWindowMicros
         let planned = leads.map { lead in
             PlannedLead(sourceID: lead.source.id, platformLeadID: lead.platformLeadID,
                         phoneKey: lead.event.phoneKey.isEmpty ? nil : lead.event.phoneKey, receivedMicros: Self.micros(lead.event.receivedAt.date))
         }
-        var statements: [PostgresQuery] = []
+        var statements: [PostgresQuery] = check.map { [$0.query] } ?? []
         if let locks = floodLocks(leads) { statements.append(locks) }
         statements.append(lookup(planned))
-        let rows = try connection.pipeline(statements).last!
+        let results = try connection.pipeline(statements)
+        if let check { try check.confirm(results[0]) }
+        let rows = results.last!
         let stored = try rows.map { row in
             let (id, source, platformLeadID, phoneKey, receivedAt) = try row.decode(UUID.self, UUID.self, String?.self, String?.self, Date.self)
             return StoredLead(id: id, sourceID: source, platformLeadID: platformLeadID, phoneKey: phoneKey, receivedMicros: Self.micros(receivedAt))

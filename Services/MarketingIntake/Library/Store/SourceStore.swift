@@ -63,11 +63,22 @@ struct SourceStore: Sendable {
 
     /// The enabled source whose key this is, or nil (unknown, malformed, disabled, or a wrong secret).
     static func authenticate(key: String, schema: String, in conn: PostgresConnection) throws -> LeadSource? {
+        guard let query = keyLookup(key: key, schema: schema) else { return nil }
+        return try authenticated(key: key, by: conn.query(query))
+    }
+
+    /// The row a key names (by its prefix), or nil when the key is malformed.
+    static func keyLookup(key: String, schema: String) -> PostgresQuery? {
         guard let prefix = APIKey.prefix(of: key) else { return nil }
-        guard let row = try conn.query("""
+        return """
             SELECT id, name, default_channel, key_prefix, created_at, disabled_at IS NOT NULL, key_hash
             FROM \(identifier: schema).lead_sources WHERE key_prefix = \(prefix)
-            """).first else { return nil }
+            """
+    }
+
+    /// The enabled source whose row (``keyLookup(key:schema:)``'s result) holds the hash of `key`, or nil.
+    static func authenticated(key: String, by rows: PostgresRows) throws -> LeadSource? {
+        guard let row = rows.first else { return nil }
         let stored = try row.decode(column: "key_hash", as: [UInt8].self)
         guard HMACSHA256.equal(stored, SHA256Digest.hash(Array(key.utf8))) else { return nil }
         let source = try Self.source(row)
