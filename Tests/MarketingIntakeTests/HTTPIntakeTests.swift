@@ -196,18 +196,18 @@ struct HTTPIntakeTests {
     }
 
     @Test func theSourceCacheStartsOverWhenFull() {
-        let cache = SourceCache(capacity: 2)
+        let cache = SourceCache<[UInt8], LeadSource>(capacity: 2)
         func source(_ n: Int) -> LeadSource {
             LeadSource(id: UUID(), name: "s\(n)", defaultChannel: .sem, keyPrefix: "p\(n)", createdAt: Date(), disabled: false)
         }
-        cache.remember(source(1), forKeyHash: [1])
-        cache.remember(source(2), forKeyHash: [2])
-        cache.remember(source(2), forKeyHash: [2])
+        cache.remember(source(1), for: [1])
+        cache.remember(source(2), for: [2])
+        cache.remember(source(2), for: [2])
         #expect(cache.count == 2, "remembering a known key again takes no room")
-        cache.remember(source(3), forKeyHash: [3])
-        #expect(cache.count == 1 && cache.source(forKeyHash: [3])?.name == "s3" && cache.source(forKeyHash: [1]) == nil)
-        cache.forget(keyHash: [3])
-        #expect(cache.source(forKeyHash: [3]) == nil && cache.count == 0)
+        cache.remember(source(3), for: [3])
+        #expect(cache.count == 1 && cache[[3]]?.name == "s3" && cache[[1]] == nil)
+        cache.forget([3])
+        #expect(cache[[3]] == nil && cache.count == 0)
     }
 
     @Test func healthAndMetricsAnswer() async throws {

@@ -17,7 +17,9 @@ final class IntakeHarness: Sendable {
     let settings: ServiceSettings
     let runtime: ServiceRuntime
     /// The form route's remembered lead sources.
-    let sources: SourceCache
+    let sources: SourceCache<[UInt8], LeadSource>
+    /// The webhook route's remembered settings.
+    let webhookSources: SourceCache<UUID, WebhookSettings>
     let port: Int
     private let task: Task<Void, any Error>
     private let stopper: ServiceStopper
@@ -52,20 +54,22 @@ final class IntakeHarness: Sendable {
         let runtime = try await ServiceRuntime.prepare(settings: settings, migrations: IntakeService.migrations,
                                                        registry: PrometheusCollectorRegistry(), logger: TestEnvironment.logger("intake"))
         let components = try IntakeService.Components(runtime: runtime, configuration: configuration)
-        let sources = components.sources
+        let (sources, webhookSources) = (components.sources, components.webhookSources)
         let portBox = LockedBox<Int?>(nil)
         let stopper = ServiceStopper()
         let task = Task { try await components.run(onServerRunning: { port in portBox.withLock { $0 = port } }, signals: false, stopper: stopper) }
         let deadline = ContinuousClock.now + .seconds(20)
         while portBox.withLock({ $0 }) == nil, ContinuousClock.now < deadline { try await Task.sleep(for: .milliseconds(20)) }
         guard let port = portBox.withLock({ $0 }) else { throw ChildProcessError(description: "intake did not start listening") }
-        return IntakeHarness(prefix: prefix, settings: settings, runtime: runtime, sources: sources, port: port, task: task, stopper: stopper)
+        return IntakeHarness(prefix: prefix, settings: settings, runtime: runtime, sources: sources, webhookSources: webhookSources, port: port, task: task, stopper: stopper)
     }
 
-    private init(prefix: String, settings: ServiceSettings, runtime: ServiceRuntime, sources: SourceCache, port: Int,
+    private init(prefix: String, settings: ServiceSettings, runtime: ServiceRuntime, sources: SourceCache<[UInt8], LeadSource>,
+                 webhookSources: SourceCache<UUID, WebhookSettings>, port: Int,
                  task: Task<Void, any Error>, stopper: ServiceStopper) {
         self.stopper = stopper
         self.sources = sources
+        self.webhookSources = webhookSources
         self.prefix = prefix
         self.settings = settings
         self.runtime = runtime

@@ -42,7 +42,8 @@ struct WebhookTests {
         let headers = Self.signed(body, secret: Self.secretA, id: "msg-1")
         let (valid, v, _) = try await intake.request(.post, path, body: body, headers: headers)
         #expect(valid == .accepted && v["status"] as? String == "accepted")
-        // The same delivery again: a replay.
+        #expect(intake.webhookSources.count == 1, "the verified settings are remembered; every case below re-checks the row")
+        // The same delivery again: a replay (found by the delivery record sent with the remembered settings' row check).
         let (replay, r, _) = try await intake.request(.post, path, body: body, headers: headers)
         #expect(replay == .unauthorized && r["code"] as? String == "webhook_replayed")
         // Wrong secret, tampered body, stale or future timestamp, missing headers, garbage signature.
@@ -67,7 +68,8 @@ struct WebhookTests {
         let (badID, b, _) = try await intake.request(.post, "/v1/webhooks/not-a-uuid", body: body, headers: Self.signed(body, secret: Self.secretA))
         #expect(badID == .badRequest && b["code"] as? String == "invalid_id")
 
-        // Rotation: both secrets verify while both are configured; the removed one stops at once.
+        // Rotation: both secrets verify while both are configured; the removed one stops at once, though the
+        // remembered settings still hold it (the row's fingerprint no longer matches them).
         _ = try await configure(intake, source: source.id, #"{"secrets": ["\#(Self.secretB)", "\#(Self.secretA)"]}"#)
         for (i, secret) in [Self.secretA, Self.secretB].enumerated() {
             let lead = #"{"phone": "+86 139 0000 001\#(i)"}"#

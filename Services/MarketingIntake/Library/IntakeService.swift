@@ -24,7 +24,9 @@ public enum IntakeService {
         public let router: Router<ClientRequestContext>
         public let consumers: [ConsumeLoop]
         /// Lead sources the form route has authenticated (their rows are still checked on every request).
-        let sources = SourceCache()
+        let sources = SourceCache<[UInt8], LeadSource>()
+        /// Webhook settings of sources whose deliveries verified (their row's fingerprint is checked on every delivery).
+        let webhookSources = SourceCache<UUID, WebhookSettings>()
 
         public init(runtime: ServiceRuntime, configuration: IntakeConfiguration = IntakeConfiguration()) throws {
             self.runtime = runtime
@@ -44,7 +46,7 @@ public enum IntakeService {
             LeadRoutes(postgres: runtime.postgres, writer: writer, schema: settings.schema, maxBodyBytes: settings.httpMaxBodyBytes,
                        relay: runtime.relay, limits: limits, sources: sources).add(to: router)
             WebhookRoutes(postgres: runtime.postgres, writer: writer, webhooks: webhooks, maxBodyBytes: settings.httpMaxBodyBytes,
-                          relay: runtime.relay, limits: limits, tolerance: configuration.webhookTolerance).add(to: router)
+                          relay: runtime.relay, limits: limits, tolerance: configuration.webhookTolerance, sources: webhookSources).add(to: router)
             AdminRoutes(sources: SourceStore(schema: settings.schema, postgres: runtime.postgres), adminToken: settings.adminToken,
                         maxBodyBytes: settings.httpMaxBodyBytes).add(to: router)
             WebhookAdminRoutes(postgres: runtime.postgres, webhooks: webhooks, adminToken: settings.adminToken,

@@ -16,7 +16,7 @@ struct LeadRoutes: Sendable {
     let relay: OutboxRelay
     let limits: IntakeLimits
     /// Sources authenticated before: their check rides with the lead's first statements (two round trips, not three).
-    let sources: SourceCache
+    let sources: SourceCache<[UInt8], LeadSource>
 
     struct Accepted: Encodable {
         let leadID: String
@@ -46,7 +46,7 @@ struct LeadRoutes: Sendable {
         }
         let (schema, writer, limits, sources) = (self.schema, self.writer, self.limits, self.sources)
         let keyHash = SHA256Digest.hash(Array(key.utf8))
-        if let cached = sources.source(forKeyHash: keyHash), let check = Self.check(cached, key: key, schema: schema, limits: limits) {
+        if let cached = sources[keyHash], let check = Self.check(cached, key: key, schema: schema, limits: limits) {
             do {
                 let outcome = try await postgres.withTransaction(planning: .reused) { tx in
                     try writer.write([lead], source: cached, via: "http", deadLetterRejected: false, check: check, in: tx)[0]
@@ -54,13 +54,13 @@ struct LeadRoutes: Sendable {
                 return try Self.response(outcome, relay: relay)
             } catch is CachedSourceChanged {
                 // Rotated, disabled or edited since: authenticate from the row, below.
-                sources.forget(keyHash: keyHash)
+                sources.forget(keyHash)
             }
         }
         // One lead's statements are planned once per connection (``StatementPlanning/reused``): planning cost more than running them.
         let outcome: LeadOutcome? = try await postgres.withTransaction(planning: .reused) { tx in
             guard let source = try SourceStore.authenticate(key: key, schema: schema, in: tx) else { return nil }
-            sources.remember(source, forKeyHash: keyHash)
+            sources.remember(source, for: keyHash)
             try limits.perSource.check(source.id.lowercasedText, what: "lead source")
             return try writer.write([lead], source: source, via: "http", deadLetterRejected: false, in: tx)[0]
         }
@@ -74,8 +74,8 @@ struct LeadRoutes: Sendable {
     /// The check that `key` still authenticates `cached` (then the source's rate limit, as after authenticating).
     static func check(_ cached: LeadSource, key: String, schema: String, limits: IntakeLimits) -> SourceCheck? {
         guard let query = SourceStore.keyLookup(key: key, schema: schema) else { return nil }
-        return SourceCheck(query: query) { rows in
-            guard try SourceStore.authenticated(key: key, by: rows) == cached else { throw CachedSourceChanged() }
+        return SourceCheck([query]) { rows in
+            guard try SourceStore.authenticated(key: key, by: rows[0]) == cached else { throw CachedSourceChanged() }
             try limits.perSource.check(cached.id.lowercasedText, what: "lead source")
         }
     }

@@ -36,7 +36,7 @@ struct LeadWriter: Sendable {
             }
         }
         // With no lead to write, the source is confirmed on its own, before any rejection is answered.
-        if let check, valid.isEmpty { try check.confirm(tx.query(check.query)) }
+        if let check, valid.isEmpty { try check.run(in: tx) }
         if !letters.isEmpty { tx.sendWithCommit(Outbox(schema: schema).insert(letters)) }
         for (position, result) in try store.write(valid.map(\.1), committing: true, check: check, in: tx).enumerated() {
             outcomes[valid[position].0] = result.inserted ? .accepted(result.leadID) : .duplicate(result.leadID)

@@ -18,6 +18,8 @@ struct WebhookRoutes: Sendable {
     let relay: OutboxRelay
     let limits: IntakeLimits
     let tolerance: TimeInterval
+    /// Settings of sources whose deliveries verified before (their row is still checked on every delivery).
+    let sources: SourceCache<UUID, WebhookSettings>
 
     struct Results: Encodable {
         struct Item: Encodable {
@@ -38,12 +40,30 @@ struct WebhookRoutes: Sendable {
     func standard(_ request: Request, context: ClientRequestContext) async throws -> Response {
         let (id, body) = try await prepare(request, context: context)
         let headers = request.headers
-        let (webhooks, writer, tolerance) = (self.webhooks, self.writer, self.tolerance)
+        let (webhooks, writer, tolerance, sources) = (self.webhooks, self.writer, self.tolerance, self.sources)
+        if let cached = sources[id], let (webhookID, leads) = Self.verifiedLeads(body, headers: headers, settings: cached, tolerance: tolerance) {
+            // Remembered settings that verify the signature and parse the body: the row's fingerprint and the delivery
+            // record travel with the lead's first statements (two round trips, not four).
+            let check = SourceCheck([webhooks.fingerprint(of: id)] + webhooks.deliveryStatements(source: id, webhookID: webhookID)) { rows in
+                guard try rows[0].first?.decode(String.self, at: 0) == cached.fingerprint else { throw CachedSourceChanged() }
+                guard WebhookStore.isFirstDelivery(rows) else { throw Self.replayed }
+            }
+            do {
+                let outcomes = try await postgres.withTransaction(planning: .reused) { tx in
+                    try Self.write(leads, settings: cached, check: check, writer: writer, in: tx)
+                }
+                return try respond(outcomes)
+            } catch is CachedSourceChanged {
+                // New secrets, mapping or state since: verify against the row, below.
+                sources.forget(id)
+            }
+        }
         let outcomes: [LeadOutcome] = try await postgres.withTransaction(planning: .reused) { tx in
             let settings = try Self.settings(id, webhooks: webhooks, in: tx)
             guard !settings.keys.isEmpty else {
                 throw Self.unauthorized("webhook_not_configured", "this source has no webhook secret; an operator sets one with PUT /v1/admin/sources/{id}/webhook")
             }
+            sources.remember(settings, for: id)
             let webhookID = headers[HTTPField.Name("webhook-id")!]
             do {
                 try WebhookSignature.verify(id: webhookID, timestamp: headers[HTTPField.Name("webhook-timestamp")!],
@@ -51,30 +71,55 @@ struct WebhookRoutes: Sendable {
             } catch let error as WebhookSignature.Failure {
                 throw Self.unauthorized(error.code, error.description)
             }
-            let leads: [Funnel_Marketing_V1_CampaignLead]
-            do {
-                if let mapping = settings.mapping {
-                    leads = try mapping.leads(from: body)
-                } else {
-                    leads = [try EventDecoder.decode(Funnel_Marketing_V1_CampaignLead.self, payload: body, contentType: .json)]
-                }
-            } catch let failure as FieldMapping.Failure {
-                throw failure.problem
-            } catch let error as EventDecodingError {
-                throw Problem(.badRequest, code: "malformed_json", detail: error.detail)
-            }
-            guard try webhooks.recordDelivery(source: settings.source.id, webhookID: webhookID!, in: tx) else {
-                throw Self.unauthorized("webhook_replayed", "this webhook-id was delivered before; a replay is refused")
-            }
-            let outcomes = try writer.write(leads, source: settings.source, via: "webhook", deadLetterRejected: leads.count > 1, in: tx)
-            // A delivery of one invalid lead is refused whole (the sender sees why); of several, the invalid ones are dead-lettered.
-            if leads.count == 1, case .rejected(let rejection) = outcomes[0] { throw LeadRoutes.invalid(rejection) }
-            return outcomes
+            let leads = try Self.leads(body, mapping: settings.mapping)
+            guard try webhooks.recordDelivery(source: settings.source.id, webhookID: webhookID!, in: tx) else { throw Self.replayed }
+            return try Self.write(leads, settings: settings, check: nil, writer: writer, in: tx)
         }
+        return try respond(outcomes)
+    }
+
+    /// The delivery's id and leads when `settings` verify its signature and its body parses; nil otherwise (the
+    /// request then goes the way that reads the settings first, and answers any failure from them).
+    static func verifiedLeads(_ body: [UInt8], headers: HTTPFields, settings: WebhookSettings,
+                              tolerance: TimeInterval) -> (String, [Funnel_Marketing_V1_CampaignLead])? {
+        guard !settings.keys.isEmpty, let webhookID = headers[HTTPField.Name("webhook-id")!] else { return nil }
+        do {
+            try WebhookSignature.verify(id: webhookID, timestamp: headers[HTTPField.Name("webhook-timestamp")!],
+                                        signatures: headers[HTTPField.Name("webhook-signature")!], body: body, keys: settings.keys, tolerance: tolerance)
+            return (webhookID, try leads(body, mapping: settings.mapping))
+        } catch {
+            return nil
+        }
+    }
+
+    /// The leads of a body: the platform's JSON through the source's field mapping, or one CampaignLead.
+    static func leads(_ body: [UInt8], mapping: FieldMapping?) throws -> [Funnel_Marketing_V1_CampaignLead] {
+        do {
+            if let mapping { return try mapping.leads(from: body) }
+            return [try EventDecoder.decode(Funnel_Marketing_V1_CampaignLead.self, payload: body, contentType: .json)]
+        } catch let failure as FieldMapping.Failure {
+            throw failure.problem
+        } catch let error as EventDecodingError {
+            throw Problem(.badRequest, code: "malformed_json", detail: error.detail)
+        }
+    }
+
+    /// Writes a delivery's leads. A delivery of one invalid lead is refused whole (the sender sees why); of several,
+    /// the invalid ones are dead-lettered.
+    static func write(_ leads: [Funnel_Marketing_V1_CampaignLead], settings: WebhookSettings, check: SourceCheck?, writer: LeadWriter,
+                      in tx: PostgresConnection) throws -> [LeadOutcome] {
+        let outcomes = try writer.write(leads, source: settings.source, via: "webhook", deadLetterRejected: leads.count > 1, check: check, in: tx)
+        if leads.count == 1, case .rejected(let rejection) = outcomes[0] { throw LeadRoutes.invalid(rejection) }
+        return outcomes
+    }
+
+    private func respond(_ outcomes: [LeadOutcome]) throws -> Response {
         if outcomes.count == 1 { return try LeadRoutes.response(outcomes[0], relay: relay) }
         relay.signal()
         return jsonResponse(.ok, Results(results: outcomes.map(Self.item)))
     }
+
+    static let replayed = unauthorized("webhook_replayed", "this webhook-id was delivered before; a replay is refused")
 
     func googleAds(_ request: Request, context: ClientRequestContext) async throws -> Response {
         let (id, body) = try await prepare(request, context: context)

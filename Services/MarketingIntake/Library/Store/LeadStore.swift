@@ -62,11 +62,11 @@ struct LeadStore: Sendable {
             PlannedLead(sourceID: lead.source.id, platformLeadID: lead.platformLeadID,
                         phoneKey: lead.event.phoneKey.isEmpty ? nil : lead.event.phoneKey, receivedMicros: Self.micros(lead.event.receivedAt.date))
         }
-        var statements: [PostgresQuery] = check.map { [$0.query] } ?? []
+        var statements: [PostgresQuery] = check?.queries ?? []
         if let locks = floodLocks(leads) { statements.append(locks) }
         statements.append(lookup(planned))
         let results = try connection.pipeline(statements)
-        if let check { try check.confirm(results[0]) }
+        if let check { try check.confirm(Array(results.prefix(check.queries.count))) }
         let rows = results.last!
         let stored = try rows.map { row in
             let (id, source, platformLeadID, phoneKey, receivedAt) = try row.decode(UUID.self, UUID.self, String?.self, String?.self, Date.self)

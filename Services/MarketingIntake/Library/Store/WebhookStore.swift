@@ -11,6 +11,8 @@ struct WebhookSettings: Sendable {
     let keys: [[UInt8]]
     let googleKeyHash: [UInt8]?
     let mapping: FieldMapping?
+    /// The MD5 of the source's whole row as text: a request that remembered these settings checks it is unchanged.
+    let fingerprint: String
 }
 
 /// What an operator sees of the settings: never a secret, only how many and their fingerprints.
@@ -42,14 +44,21 @@ struct WebhookStore: Sendable {
     /// The enabled source `id` with its webhook settings, or nil (unknown or disabled).
     func settings(of id: UUID, in conn: PostgresConnection) throws -> WebhookSettings? {
         guard let row = try conn.query("""
-            SELECT id, name, default_channel, key_prefix, created_at, disabled_at IS NOT NULL, webhook_secrets::text, google_key_hash, field_mapping::text
-            FROM \(identifier: schema).lead_sources WHERE id = \(id)
+            SELECT l.id, l.name, l.default_channel, l.key_prefix, l.created_at, l.disabled_at IS NOT NULL, l.webhook_secrets::text,
+                   l.google_key_hash, l.field_mapping::text, md5(l::text) AS fingerprint
+            FROM \(identifier: schema).lead_sources l WHERE l.id = \(id)
             """).first else { return nil }
         let source = try SourceStore.source(row)
         guard !source.disabled else { return nil }
         let keys = try unseal(try row.decode(String.self, at: 6)).compactMap(WebhookSignature.key(fromSecret:))
         let mapping = try row.decode(column: "field_mapping", as: String?.self).flatMap { try? JSONDecoder().decode(FieldMapping.self, from: Data($0.utf8)) }
-        return WebhookSettings(source: source, keys: keys, googleKeyHash: try row.decode(column: "google_key_hash", as: [UInt8]?.self), mapping: mapping)
+        return WebhookSettings(source: source, keys: keys, googleKeyHash: try row.decode(column: "google_key_hash", as: [UInt8]?.self), mapping: mapping,
+                               fingerprint: try row.decode(column: "fingerprint", as: String.self))
+    }
+
+    /// The fingerprint of source `id`'s row now (no row: none), to compare with remembered settings'.
+    func fingerprint(of id: UUID) -> PostgresQuery {
+        "SELECT md5(l::text) FROM \(identifier: schema).lead_sources l WHERE l.id = \(id)"
     }
 
     /// Replaces the settings of `id`; returns what an operator may see, or nil for an unknown source.
@@ -103,15 +112,27 @@ struct WebhookStore: Sendable {
     /// Records a delivery id of `source`; false when it was seen before (a replay). Now and then it forgets ids
     /// older than an hour (the timestamp tolerance already refuses those deliveries).
     func recordDelivery(source: UUID, webhookID: String, in conn: PostgresConnection) throws -> Bool {
+        Self.isFirstDelivery(try conn.pipeline(deliveryStatements(source: source, webhookID: webhookID)))
+    }
+
+    /// The statements that record a delivery (the forgetting, now and then, first; the insert last).
+    func deliveryStatements(source: UUID, webhookID: String) -> [PostgresQuery] {
+        var statements: [PostgresQuery] = []
         if Int.random(in: 0..<200) == 0 {
-            try conn.query("""
+            statements.append("""
                 DELETE FROM \(identifier: schema).webhook_deliveries WHERE ctid IN (
                     SELECT ctid FROM \(identifier: schema).webhook_deliveries WHERE received_at < now() - interval '1 hour' LIMIT 5000)
                 """)
         }
-        return try conn.query("""
+        statements.append("""
             INSERT INTO \(identifier: schema).webhook_deliveries (source_id, webhook_id) VALUES (\(source), \(webhookID))
             ON CONFLICT DO NOTHING RETURNING 1
-            """).count == 1
+            """)
+        return statements
+    }
+
+    /// Whether ``deliveryStatements(source:webhookID:)`` recorded a new id (false: a replay).
+    static func isFirstDelivery(_ results: [PostgresRows]) -> Bool {
+        results.last?.count == 1
     }
 }
