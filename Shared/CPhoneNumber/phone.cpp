@@ -1,5 +1,6 @@
 #include "CPhoneNumber.h"
 
+#include <cstdint>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -42,6 +43,46 @@ int map_error(PhoneNumberUtil::ErrorType error) {
     }
 }
 
+// The mainland mobile number in the shapes forms and ad platforms send most: 11 ASCII digits, optionally after
+// +86 (any default region) or 0086 (the CN international prefix), with spaces or hyphens between digits. Parse's
+// ICU regexes are about 70 % of a number's cost here (11 of 16 us), and for these shapes it yields exactly
+// country code 86 with the 11 digits as the national number. Not for 11x, 12x and 179: there CN's carrier-selection
+// prefixes (e.g. 17951 before a number) make Parse strip digits, so those go the whole way. Anything else
+// (full-width digits, parentheses, a bare 86 prefix, other lengths) is left to Parse.
+bool mainland_mobile_shape(const char *input, const char *default_region, uint64_t *national) {
+    char digits[20];
+    size_t count = 0;
+    bool plus = false;
+    for (const char *c = input; *c != '\0'; c++) {
+        if (*c >= '0' && *c <= '9') {
+            if (count == sizeof digits) return false;
+            digits[count++] = *c;
+        } else if (*c == '+' && c == input) {
+            plus = true;
+        } else if ((*c == ' ' || *c == '-') && count > 0 && c[1] >= '0' && c[1] <= '9') {
+            continue;
+        } else {
+            return false;
+        }
+    }
+    const bool cn = default_region != nullptr && std::strcmp(default_region, "CN") == 0;
+    const char *n;
+    if (plus && count == 13 && digits[0] == '8' && digits[1] == '6') {
+        n = digits + 2;
+    } else if (!plus && cn && count == 15 && std::memcmp(digits, "0086", 4) == 0) {
+        n = digits + 4;
+    } else if (!plus && cn && count == 11) {
+        n = digits;
+    } else {
+        return false;
+    }
+    if (n[0] != '1' || n[1] < '3' || (n[1] == '7' && n[2] == '9')) return false;
+    uint64_t value = 0;
+    for (int i = 0; i < 11; i++) value = value * 10 + static_cast<uint64_t>(n[i] - '0');
+    *national = value;
+    return true;
+}
+
 } // namespace
 
 extern "C" int funnel_phone_parse(const char *input, const char *default_region, const char *language,
@@ -51,12 +92,23 @@ extern "C" int funnel_phone_parse(const char *input, const char *default_region,
                                   char *description, size_t description_cap) {
     const PhoneNumberUtil *util = PhoneNumberUtil::GetInstance();
     PhoneNumber number;
-    PhoneNumberUtil::ErrorType error = util->Parse(input, default_region, &number);
-    if (error != PhoneNumberUtil::NO_PARSING_ERROR) return map_error(error);
     // The number's type is worked out once: IsValidNumber (type != UNKNOWN) and the geocoder's own validity
-    // check would each run the region's type patterns again (ICU regexes, most of a parse's cost).
-    const PhoneNumberUtil::PhoneNumberType type = util->GetNumberType(number);
-    if (type == PhoneNumberUtil::UNKNOWN) return FUNNEL_PHONE_INVALID_FOR_REGION;
+    // check would each run the region's type patterns again (ICU regexes).
+    PhoneNumberUtil::PhoneNumberType type = PhoneNumberUtil::UNKNOWN;
+    uint64_t national = 0;
+    if (mainland_mobile_shape(input, default_region, &national)) {
+        number.set_country_code(86);
+        number.set_national_number(national);
+        type = util->GetNumberType(number);
+    }
+    // Not that shape, or not a valid number: Parse, so every refusal carries Parse's own reason.
+    if (type == PhoneNumberUtil::UNKNOWN) {
+        number.Clear();
+        PhoneNumberUtil::ErrorType error = util->Parse(input, default_region, &number);
+        if (error != PhoneNumberUtil::NO_PARSING_ERROR) return map_error(error);
+        type = util->GetNumberType(number);
+        if (type == PhoneNumberUtil::UNKNOWN) return FUNNEL_PHONE_INVALID_FOR_REGION;
+    }
 
     std::string formatted;
     util->Format(number, PhoneNumberUtil::E164, &formatted);
