@@ -46,7 +46,7 @@ struct LeadRoutes: Sendable {
         }
         let (schema, writer, limits, sources) = (self.schema, self.writer, self.limits, self.sources)
         let keyHash = SHA256Digest.hash(Array(key.utf8))
-        if let cached = sources[keyHash], let check = Self.check(cached, key: key, schema: schema, limits: limits) {
+        if let cached = sources[keyHash], let check = Self.check(cached, key: key, keyHash: keyHash, schema: schema, limits: limits) {
             do {
                 let outcome = try await postgres.withTransaction(planning: .reused) { tx in
                     try writer.write([lead], source: cached, via: "http", deadLetterRejected: false, check: check, in: tx)[0]
@@ -59,7 +59,7 @@ struct LeadRoutes: Sendable {
         }
         // One lead's statements are planned once per connection (``StatementPlanning/reused``): planning cost more than running them.
         let outcome: LeadOutcome? = try await postgres.withTransaction(planning: .reused) { tx in
-            guard let source = try SourceStore.authenticate(key: key, schema: schema, in: tx) else { return nil }
+            guard let source = try SourceStore.authenticate(key: key, keyHash: keyHash, schema: schema, in: tx) else { return nil }
             sources.remember(source, for: keyHash)
             try limits.perSource.check(source.id.lowercasedText, what: "lead source")
             return try writer.write([lead], source: source, via: "http", deadLetterRejected: false, in: tx)[0]
@@ -72,10 +72,10 @@ struct LeadRoutes: Sendable {
     }
 
     /// The check that `key` still authenticates `cached` (then the source's rate limit, as after authenticating).
-    static func check(_ cached: LeadSource, key: String, schema: String, limits: IntakeLimits) -> SourceCheck? {
+    static func check(_ cached: LeadSource, key: String, keyHash: [UInt8], schema: String, limits: IntakeLimits) -> SourceCheck? {
         guard let query = SourceStore.keyLookup(key: key, schema: schema) else { return nil }
         return SourceCheck([query]) { rows in
-            guard try SourceStore.authenticated(key: key, by: rows[0]) == cached else { throw CachedSourceChanged() }
+            guard try SourceStore.authenticated(keyHash: keyHash, by: rows[0]) == cached else { throw CachedSourceChanged() }
             try limits.perSource.check(cached.id.lowercasedText, what: "lead source")
         }
     }

@@ -66,8 +66,7 @@ struct WebhookRoutes: Sendable {
             sources.remember(settings, for: id)
             let webhookID = headers[HTTPField.Name("webhook-id")!]
             do {
-                try WebhookSignature.verify(id: webhookID, timestamp: headers[HTTPField.Name("webhook-timestamp")!],
-                                            signatures: headers[HTTPField.Name("webhook-signature")!], body: body, keys: settings.keys, tolerance: tolerance)
+                try Self.verifySignature(body, headers: headers, keys: settings.keys, tolerance: tolerance)
             } catch let error as WebhookSignature.Failure {
                 throw Self.unauthorized(error.code, error.description)
             }
@@ -84,12 +83,17 @@ struct WebhookRoutes: Sendable {
                               tolerance: TimeInterval) -> (String, [Funnel_Marketing_V1_CampaignLead])? {
         guard !settings.keys.isEmpty, let webhookID = headers[HTTPField.Name("webhook-id")!] else { return nil }
         do {
-            try WebhookSignature.verify(id: webhookID, timestamp: headers[HTTPField.Name("webhook-timestamp")!],
-                                        signatures: headers[HTTPField.Name("webhook-signature")!], body: body, keys: settings.keys, tolerance: tolerance)
+            try verifySignature(body, headers: headers, keys: settings.keys, tolerance: tolerance)
             return (webhookID, try leads(body, mapping: settings.mapping))
         } catch {
             return nil
         }
+    }
+
+    /// Checks the delivery's Standard Webhooks headers (id, timestamp, signatures) against `keys`.
+    static func verifySignature(_ body: [UInt8], headers: HTTPFields, keys: [[UInt8]], tolerance: TimeInterval) throws {
+        try WebhookSignature.verify(id: headers[HTTPField.Name("webhook-id")!], timestamp: headers[HTTPField.Name("webhook-timestamp")!],
+                                    signatures: headers[HTTPField.Name("webhook-signature")!], body: body, keys: keys, tolerance: tolerance)
     }
 
     /// The leads of a body: the platform's JSON through the source's field mapping, or one CampaignLead.

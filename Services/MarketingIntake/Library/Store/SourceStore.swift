@@ -62,9 +62,10 @@ struct SourceStore: Sendable {
     }
 
     /// The enabled source whose key this is, or nil (unknown, malformed, disabled, or a wrong secret).
-    static func authenticate(key: String, schema: String, in conn: PostgresConnection) throws -> LeadSource? {
+    /// `keyHash` is the key's SHA-256, which the caller has already worked out.
+    static func authenticate(key: String, keyHash: [UInt8], schema: String, in conn: PostgresConnection) throws -> LeadSource? {
         guard let query = keyLookup(key: key, schema: schema) else { return nil }
-        return try authenticated(key: key, by: conn.query(query))
+        return try authenticated(keyHash: keyHash, by: conn.query(query))
     }
 
     /// The row a key names (by its prefix), or nil when the key is malformed.
@@ -76,11 +77,11 @@ struct SourceStore: Sendable {
             """
     }
 
-    /// The enabled source whose row (``keyLookup(key:schema:)``'s result) holds the hash of `key`, or nil.
-    static func authenticated(key: String, by rows: PostgresRows) throws -> LeadSource? {
+    /// The enabled source whose row (``keyLookup(key:schema:)``'s result) holds `keyHash` (the key's SHA-256), or nil.
+    static func authenticated(keyHash: [UInt8], by rows: PostgresRows) throws -> LeadSource? {
         guard let row = rows.first else { return nil }
         let stored = try row.decode(column: "key_hash", as: [UInt8].self)
-        guard HMACSHA256.equal(stored, SHA256Digest.hash(Array(key.utf8))) else { return nil }
+        guard HMACSHA256.equal(stored, keyHash) else { return nil }
         let source = try Self.source(row)
         return source.disabled ? nil : source
     }
