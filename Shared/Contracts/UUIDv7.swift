@@ -1,8 +1,5 @@
 import FastText
 import Foundation
-#if canImport(Glibc)
-@preconcurrency import Glibc
-#endif
 
 /// UUID version 7 (RFC 9562): 48-bit Unix milliseconds, then random bits; sorts by creation time.
 public enum UUIDv7 {
@@ -11,7 +8,7 @@ public enum UUIDv7 {
         var bytes: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) =
             (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
         withUnsafeMutableBytes(of: &bytes) { raw in
-            fillRandom(UnsafeMutableRawBufferPointer(rebasing: raw[6..<16]))
+            RandomBuffer.shared.fill(UnsafeMutableRawBufferPointer(rebasing: raw[6..<16]))
             for i in 0..<6 { raw[i] = UInt8(truncatingIfNeeded: millis >> (8 * (5 - UInt64(i)))) }
             raw[6] = (raw[6] & 0x0F) | 0x70
             raw[8] = (raw[8] & 0x3F) | 0x80
@@ -29,17 +26,5 @@ public enum UUIDv7 {
             for i in 0..<6 { raw[i] = UInt8(truncatingIfNeeded: millis >> (8 * (5 - UInt64(i)))) }
         }
         return UUID(uuid: bytes)
-    }
-
-    /// glibc's arc4random_buf (a user-space ChaCha20 generator seeded from the kernel): one call, no system call
-    /// per identifier, unlike asking SystemRandomNumberGenerator byte by byte.
-    private static func fillRandom(_ buffer: UnsafeMutableRawBufferPointer) {
-        #if canImport(Glibc)
-        guard let base = buffer.baseAddress else { return }
-        arc4random_buf(base, buffer.count)
-        #else
-        var rng = SystemRandomNumberGenerator()
-        for i in 0..<buffer.count { buffer[i] = UInt8.random(in: 0...255, using: &rng) }
-        #endif
     }
 }

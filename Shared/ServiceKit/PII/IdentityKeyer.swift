@@ -4,18 +4,17 @@ import FastText
 /// Turns a normalised contact into a matching key: HMAC-SHA256 under a secret pepper, hex. Unlike a plain hash,
 /// the key cannot be reversed by hashing every phone number without the pepper.
 public struct IdentityKeyer: Sendable {
-    private let pepper: [UInt8]
+    private let hmac: KeyedHMACSHA256
 
     public init(pepper: [UInt8]) {
         precondition(!pepper.isEmpty, "the identity pepper must not be empty")
-        self.pepper = pepper
+        hmac = KeyedHMACSHA256(key: pepper)
     }
 
     /// The key of a kind of identifier (`phone`, `email`, `wechat`) and its normalised value; the kind is part of
     /// the MAC so equal strings of different kinds never collide.
     public func key(kind: String, normalized value: String) -> String {
-        let message = Array("\(kind):\(value)".utf8)
-        return Hex.encode(HMACSHA256.mac(key: pepper, message: message))
+        Hex.encode(hmac.mac("\(kind):\(value)"))
     }
 }
 

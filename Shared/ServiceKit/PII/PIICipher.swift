@@ -8,75 +8,96 @@ public struct PIICipher: Sendable {
         public let description: String
     }
 
-    private let keys: [String: [UInt8]]
+    /// Per key id, contexts holding the key's AES schedule.
+    private let contexts: [String: CryptoContextPool]
     public let activeKeyID: String
 
     /// `keys` maps key ids to 32-byte keys; `activeKeyID` must be among them.
     public init(keys: [String: [UInt8]], activeKeyID: String) throws {
         guard let active = keys[activeKeyID] else { throw Failure(description: "active PII key \(activeKeyID) is not in the keyring") }
         guard active.count == 32, keys.values.allSatisfy({ $0.count == 32 }) else { throw Failure(description: "PII keys must be 32 bytes (AES-256)") }
-        self.keys = keys
+        contexts = keys.mapValues { key in
+            CryptoContextPool(make: {
+                guard let cipher = FetchedAlgorithms.aes256GCM, let context = EVP_CIPHER_CTX_new() else { return nil }
+                guard EVP_CipherInit_ex2(context, cipher, key, nil, 1, nil) == 1 else {
+                    EVP_CIPHER_CTX_free(context)
+                    return nil
+                }
+                return context
+            }, release: { EVP_CIPHER_CTX_free($0) })
+        }
         self.activeKeyID = activeKeyID
     }
 
     /// Encrypts `plaintext`; `field` (e.g. `phone`) is authenticated so a value cannot be moved to another field.
     public func encrypt(_ plaintext: String, field: String) throws -> Funnel_Common_V1_EncryptedValue {
-        let nonce = SecureRandom.bytes(12)
-        let sealed = try Self.gcm(encrypt: true, key: keys[activeKeyID]!, nonce: nonce, aad: Array(field.utf8), input: Array(plaintext.utf8))
+        let nonce = RandomBuffer.shared.bytes(12)
         var value = Funnel_Common_V1_EncryptedValue()
         value.keyID = activeKeyID
+        value.ciphertext = .init(try seal(Array(plaintext.utf8), aad: Array(field.utf8), nonce: nonce, keyID: activeKeyID))
         value.nonce = .init(nonce)
-        value.ciphertext = .init(sealed)
         return value
     }
 
     /// Decrypts a value sealed for `field`; fails on an unknown key, tampering or a different field.
     public func decrypt(_ value: Funnel_Common_V1_EncryptedValue, field: String) throws -> String {
-        guard let key = keys[value.keyID] else { throw Failure(description: "PII key \(value.keyID) is not in the keyring") }
-        let plain = try Self.gcm(encrypt: false, key: key, nonce: Array(value.nonce), aad: Array(field.utf8), input: Array(value.ciphertext))
+        guard contexts[value.keyID] != nil else { throw Failure(description: "PII key \(value.keyID) is not in the keyring") }
+        let plain = try open(Array(value.ciphertext), aad: Array(field.utf8), nonce: Array(value.nonce), keyID: value.keyID)
         return String(decoding: plain, as: UTF8.self)
     }
 
-    private static func gcm(encrypt: Bool, key: [UInt8], nonce: [UInt8], aad: [UInt8], input: [UInt8]) throws -> [UInt8] {
+    /// AES-256-GCM of `plaintext` under the key `keyID` with `nonce`: the ciphertext followed by the 16-byte tag.
+    func seal(_ plaintext: [UInt8], aad: [UInt8], nonce: [UInt8], keyID: String) throws -> [UInt8] {
         guard nonce.count == 12 else { throw Failure(description: "GCM nonce must be 12 bytes") }
-        guard let ctx = EVP_CIPHER_CTX_new() else { throw Failure(description: "EVP_CIPHER_CTX_new failed") }
-        defer { EVP_CIPHER_CTX_free(ctx) }
-        let tagLength = 16
-        var body = input
-        var tag = [UInt8](repeating: 0, count: tagLength)
-        if !encrypt {
-            guard input.count >= tagLength else { throw Failure(description: "ciphertext is shorter than its tag") }
-            body = Array(input.dropLast(tagLength))
-            tag = Array(input.suffix(tagLength))
+        guard let pool = contexts[keyID] else { throw Failure(description: "PII key \(keyID) is not in the keyring") }
+        return try pool.withContext { context in
+            guard EVP_CipherInit_ex2(context, nil, nil, nonce, 1, nil) == 1 else { throw Failure(description: "cipher init failed") }
+            var length: Int32 = 0
+            if !aad.isEmpty {
+                guard EVP_CipherUpdate(context, nil, &length, aad, Int32(aad.count)) == 1 else { throw Failure(description: "AAD rejected") }
+            }
+            return try [UInt8](unsafeUninitializedCapacity: plaintext.count + 16) { buffer, count in
+                let out = buffer.baseAddress!
+                var total: Int32 = 0
+                if !plaintext.isEmpty {
+                    guard EVP_CipherUpdate(context, out, &length, plaintext, Int32(plaintext.count)) == 1 else { throw Failure(description: "cipher update failed") }
+                    total = length
+                }
+                guard EVP_CipherFinal_ex(context, out + Int(total), &length) == 1 else { throw Failure(description: "cipher final failed") }
+                total += length
+                guard EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_GET_TAG, 16, out + Int(total)) == 1 else { throw Failure(description: "tag failed") }
+                count = Int(total) + 16
+            }
         }
-        let initialised = encrypt
-            ? EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), nil, key, nonce)
-            : EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), nil, key, nonce)
-        guard initialised == 1 else { throw Failure(description: "cipher init failed") }
-        var length: Int32 = 0
-        if !aad.isEmpty {
-            let ok = encrypt ? EVP_EncryptUpdate(ctx, nil, &length, aad, Int32(aad.count)) : EVP_DecryptUpdate(ctx, nil, &length, aad, Int32(aad.count))
-            guard ok == 1 else { throw Failure(description: "AAD rejected") }
-        }
-        var output = [UInt8](repeating: 0, count: body.count + 16)
-        var total: Int32 = 0
-        if !body.isEmpty {
-            let ok = encrypt ? EVP_EncryptUpdate(ctx, &output, &length, body, Int32(body.count)) : EVP_DecryptUpdate(ctx, &output, &length, body, Int32(body.count))
-            guard ok == 1 else { throw Failure(description: "cipher update failed") }
-            total = length
-        }
-        if encrypt {
-            let finished = output.withUnsafeMutableBufferPointer { EVP_EncryptFinal_ex(ctx, $0.baseAddress! + Int(total), &length) }
-            guard finished == 1 else { throw Failure(description: "cipher final failed") }
-            total += length
-            guard EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, Int32(tagLength), &tag) == 1 else { throw Failure(description: "tag failed") }
-            return Array(output.prefix(Int(total))) + tag
-        } else {
-            guard EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, Int32(tagLength), &tag) == 1 else { throw Failure(description: "tag failed") }
-            let finished = output.withUnsafeMutableBufferPointer { EVP_DecryptFinal_ex(ctx, $0.baseAddress! + Int(total), &length) }
-            guard finished == 1 else { throw Failure(description: "ciphertext failed authentication (wrong key, field or tampered)") }
-            total += length
-            return Array(output.prefix(Int(total)))
+    }
+
+    /// The plaintext of `sealed` (ciphertext and tag) under the key `keyID`, if the tag verifies.
+    func open(_ sealed: [UInt8], aad: [UInt8], nonce: [UInt8], keyID: String) throws -> [UInt8] {
+        guard nonce.count == 12 else { throw Failure(description: "GCM nonce must be 12 bytes") }
+        guard sealed.count >= 16 else { throw Failure(description: "ciphertext is shorter than its tag") }
+        guard let pool = contexts[keyID] else { throw Failure(description: "PII key \(keyID) is not in the keyring") }
+        let bodyCount = sealed.count - 16
+        return try pool.withContext { context in
+            guard EVP_CipherInit_ex2(context, nil, nil, nonce, 0, nil) == 1 else { throw Failure(description: "cipher init failed") }
+            var length: Int32 = 0
+            if !aad.isEmpty {
+                guard EVP_CipherUpdate(context, nil, &length, aad, Int32(aad.count)) == 1 else { throw Failure(description: "AAD rejected") }
+            }
+            var tag = Array(sealed[bodyCount...])
+            return try [UInt8](unsafeUninitializedCapacity: bodyCount + 16) { buffer, count in
+                let out = buffer.baseAddress!
+                var total: Int32 = 0
+                if bodyCount > 0 {
+                    let updated = sealed.withUnsafeBufferPointer { EVP_CipherUpdate(context, out, &length, $0.baseAddress, Int32(bodyCount)) }
+                    guard updated == 1 else { throw Failure(description: "cipher update failed") }
+                    total = length
+                }
+                guard EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_SET_TAG, 16, &tag) == 1 else { throw Failure(description: "tag failed") }
+                guard EVP_CipherFinal_ex(context, out + Int(total), &length) == 1 else {
+                    throw Failure(description: "ciphertext failed authentication (wrong key, field or tampered)")
+                }
+                count = Int(total + length)
+            }
         }
     }
 }
