@@ -21,6 +21,16 @@ public enum ContentType: String, Sendable {
 
     /// Reads a `content-type` header value (parameters ignored); nil for anything else.
     public init?(header: String) {
+        // The exact values producers send, without splitting and lowercasing.
+        switch header {
+        case "application/json":
+            self = .json
+            return
+        case "application/protobuf":
+            self = .protobuf
+            return
+        default: break
+        }
         let base = header.split(separator: ";").first.map { $0.trimmingSpaces.lowercased() } ?? ""
         switch base {
         case "application/protobuf", "application/x-protobuf", "application/vnd.google.protobuf": self = .protobuf
@@ -145,8 +155,49 @@ public enum EventDecoder {
 
 /// RFC 3339 timestamps in UTC with milliseconds.
 public enum RFC3339 {
+    /// `2026-11-25T04:13:28.123Z`: UTC, milliseconds (truncated), as Foundation's ISO 8601 style writes it. Written by
+    /// hand for years 1900-9999 (Foundation's format style costs several microseconds, and every event's `ce_time` is
+    /// one); Foundation writes the others (before 1582 it counts in the Julian calendar).
     public static func format(_ date: Date) -> String {
+        let millis = (date.timeIntervalSince1970 * 1_000).rounded(.down)
+        guard millis >= -2_208_988_800_000, millis < 253_402_300_800_000 else { return foundationFormat(date) }
+        let total = Int64(millis)
+        let (days, msOfDay) = total.quotientAndRemainder(dividingBy: 86_400_000)
+        let (day, ms) = msOfDay < 0 ? (days - 1, msOfDay + 86_400_000) : (days, msOfDay)
+        let (year, month, dayOfMonth) = civil(fromDays: day)
+        let seconds = ms / 1_000
+        return String(unsafeUninitializedCapacity: 24) { out in
+            func put(_ value: Int64, _ width: Int, at offset: Int) {
+                var value = value
+                for index in stride(from: offset + width - 1, through: offset, by: -1) {
+                    out[index] = UInt8(ascii: "0") + UInt8(value % 10)
+                    value /= 10
+                }
+            }
+            put(year, 4, at: 0); out[4] = UInt8(ascii: "-"); put(month, 2, at: 5); out[7] = UInt8(ascii: "-"); put(dayOfMonth, 2, at: 8)
+            out[10] = UInt8(ascii: "T"); put(seconds / 3_600, 2, at: 11); out[13] = UInt8(ascii: ":"); put(seconds / 60 % 60, 2, at: 14)
+            out[16] = UInt8(ascii: ":"); put(seconds % 60, 2, at: 17); out[19] = UInt8(ascii: "."); put(ms % 1_000, 3, at: 20)
+            out[23] = UInt8(ascii: "Z")
+            return 24
+        }
+    }
+
+    /// Foundation's own rendering of ``format(_:)``, for dates outside years 1900-9999.
+    static func foundationFormat(_ date: Date) -> String {
         date.formatted(.iso8601.year().month().day().time(includingFractionalSeconds: true).timeZone(separator: .omitted))
+    }
+
+    /// The proleptic Gregorian date of a day counted from 1970-01-01 (Howard Hinnant's `civil_from_days`).
+    static func civil(fromDays days: Int64) -> (year: Int64, month: Int64, day: Int64) {
+        let z = days + 719_468
+        let era = (z >= 0 ? z : z - 146_096) / 146_097
+        let dayOfEra = z - era * 146_097
+        let yearOfEra = (dayOfEra - dayOfEra / 1_460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
+        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
+        let monthIndex = (5 * dayOfYear + 2) / 153
+        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
+        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
+        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
     }
 
     /// Parses `2026-11-25T04:13:28Z`, with or without fractional seconds and with any offset.

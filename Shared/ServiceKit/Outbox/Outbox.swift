@@ -59,15 +59,18 @@ public struct Outbox: Sendable {
 public enum HeaderCodec {
     public static func encode(_ headers: [KafkaHeader]) -> [UInt8] {
         var out: [UInt8] = []
+        out.reserveCapacity(headers.reduce(0) { $0 + 6 + $1.key.utf8.count + ($1.value?.count ?? 0) })
         for header in headers {
-            let key = Array(header.key.utf8.prefix(Int(UInt16.max)))
-            out += [UInt8(key.count >> 8), UInt8(key.count & 0xFF)] + key
-            if let value = header.value {
-                let n = UInt32(value.count)
-                out += [UInt8(n >> 24), UInt8(n >> 16 & 0xFF), UInt8(n >> 8 & 0xFF), UInt8(n & 0xFF)] + value
-            } else {
-                out += [0xFF, 0xFF, 0xFF, 0xFF]
-            }
+            let key = header.key.utf8.prefix(Int(UInt16.max))
+            out.append(UInt8(key.count >> 8))
+            out.append(UInt8(key.count & 0xFF))
+            out.append(contentsOf: key)
+            let n = header.value.map { UInt32($0.count) } ?? UInt32.max
+            out.append(UInt8(n >> 24))
+            out.append(UInt8(n >> 16 & 0xFF))
+            out.append(UInt8(n >> 8 & 0xFF))
+            out.append(UInt8(n & 0xFF))
+            if let value = header.value { out.append(contentsOf: value) }
         }
         return out
     }

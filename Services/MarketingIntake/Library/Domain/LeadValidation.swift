@@ -21,6 +21,8 @@ public struct LeadRejection: Error, Sendable {
 /// A lead that passed validation, normalised, with its contacts turned into keys, ciphertexts and masks.
 struct ValidatedLead: Sendable {
     let event: Funnel_Leads_V1_LeadCaptured
+    /// The event's `lead_id`, not parsed back from its text.
+    let leadID: UUID
     let source: LeadSource
     let platformLeadID: String?
     let channel: Channel
@@ -118,7 +120,8 @@ struct LeadValidator: Sendable {
     private func build(_ input: Funnel_Marketing_V1_CampaignLead, source: LeadSource, channel: Channel, phone: PhoneNumber?,
                        email: String, wechat: String, occurredAt: Date, receivedAt: Date, receivedVia: String) throws -> ValidatedLead {
         var event = Funnel_Leads_V1_LeadCaptured()
-        let leadID = UUIDv7.generate(at: receivedAt).lowercasedText
+        let id = UUIDv7.generate(at: receivedAt)
+        let leadID = id.lowercasedText
         event.leadID = leadID
         event.sourceID = source.id.lowercasedText
         event.sourceName = source.name
@@ -161,7 +164,7 @@ struct LeadValidator: Sendable {
         event.receivedAt = .init(date: receivedAt)
         event.receivedVia = receivedVia
         let key = [event.phoneKey, event.emailKey, event.wechatKey].first { !$0.isEmpty } ?? leadID
-        return ValidatedLead(event: event, source: source, platformLeadID: event.platformLeadID.isEmpty ? nil : event.platformLeadID,
+        return ValidatedLead(event: event, leadID: id, source: source, platformLeadID: event.platformLeadID.isEmpty ? nil : event.platformLeadID,
                              channel: channel, key: key)
     }
 }

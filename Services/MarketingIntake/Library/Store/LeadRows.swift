@@ -38,7 +38,7 @@ struct LeadRows {
         let e = lead.event
         let event = try CloudEvent(topic: Topics.leadsCaptured, key: lead.key, event: e, source: service, id: e.leadID, time: e.receivedAt.date)
         func text(_ s: String) -> String? { s.isEmpty ? nil : s }
-        ids.append(UUID(uuidString: e.leadID)!)
+        ids.append(lead.leadID)
         sources.append(lead.source.id)
         platformLeadIDs.append(lead.platformLeadID)
         channels.append(lead.channel.rawValue)

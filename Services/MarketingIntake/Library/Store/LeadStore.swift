@@ -138,7 +138,7 @@ struct LeadStore: Sendable {
         }
         func finalID(ofBatch index: Int) -> (UUID, Bool) {
             let lead = leads[index]
-            let own = UUID(uuidString: lead.event.leadID)!
+            let own = lead.leadID
             if inserted.contains(own) { return (own, true) }
             if let platformLeadID = lead.platformLeadID, let id = existing[.init(sourceID: lead.source.id, platformLeadID: platformLeadID)] { return (id, false) }
             return (own, false)
