@@ -48,16 +48,10 @@ public struct PIICipher: Sendable {
 
     /// AES-256-GCM of `plaintext` under the key `keyID` with `nonce`: the ciphertext followed by the 16-byte tag.
     func seal(_ plaintext: [UInt8], aad: [UInt8], nonce: [UInt8], keyID: String) throws -> [UInt8] {
-        guard nonce.count == 12 else { throw Failure(description: "GCM nonce must be 12 bytes") }
-        guard let pool = contexts[keyID] else { throw Failure(description: "PII key \(keyID) is not in the keyring") }
-        return try pool.withContext { context in
-            guard EVP_CipherInit_ex2(context, nil, nil, nonce, 1, nil) == 1 else { throw Failure(description: "cipher init failed") }
-            var length: Int32 = 0
-            if !aad.isEmpty {
-                guard EVP_CipherUpdate(context, nil, &length, aad, Int32(aad.count)) == 1 else { throw Failure(description: "AAD rejected") }
-            }
-            return try [UInt8](unsafeUninitializedCapacity: plaintext.count + 16) { buffer, count in
+        try withContext(keyID: keyID, nonce: nonce, aad: aad, encrypting: true) { context in
+            try [UInt8](unsafeUninitializedCapacity: plaintext.count + 16) { buffer, count in
                 let out = buffer.baseAddress!
+                var length: Int32 = 0
                 var total: Int32 = 0
                 if !plaintext.isEmpty {
                     guard EVP_CipherUpdate(context, out, &length, plaintext, Int32(plaintext.count)) == 1 else { throw Failure(description: "cipher update failed") }
@@ -73,19 +67,13 @@ public struct PIICipher: Sendable {
 
     /// The plaintext of `sealed` (ciphertext and tag) under the key `keyID`, if the tag verifies.
     func open(_ sealed: [UInt8], aad: [UInt8], nonce: [UInt8], keyID: String) throws -> [UInt8] {
-        guard nonce.count == 12 else { throw Failure(description: "GCM nonce must be 12 bytes") }
         guard sealed.count >= 16 else { throw Failure(description: "ciphertext is shorter than its tag") }
-        guard let pool = contexts[keyID] else { throw Failure(description: "PII key \(keyID) is not in the keyring") }
         let bodyCount = sealed.count - 16
-        return try pool.withContext { context in
-            guard EVP_CipherInit_ex2(context, nil, nil, nonce, 0, nil) == 1 else { throw Failure(description: "cipher init failed") }
-            var length: Int32 = 0
-            if !aad.isEmpty {
-                guard EVP_CipherUpdate(context, nil, &length, aad, Int32(aad.count)) == 1 else { throw Failure(description: "AAD rejected") }
-            }
+        return try withContext(keyID: keyID, nonce: nonce, aad: aad, encrypting: false) { context in
             var tag = Array(sealed[bodyCount...])
             return try [UInt8](unsafeUninitializedCapacity: bodyCount + 16) { buffer, count in
                 let out = buffer.baseAddress!
+                var length: Int32 = 0
                 var total: Int32 = 0
                 if bodyCount > 0 {
                     let updated = sealed.withUnsafeBufferPointer { EVP_CipherUpdate(context, out, &length, $0.baseAddress, Int32(bodyCount)) }
@@ -98,6 +86,21 @@ public struct PIICipher: Sendable {
                 }
                 count = Int(total + length)
             }
+        }
+    }
+
+    /// Runs `body` with a context of key `keyID`, started for one value: `nonce` set, `aad` authenticated.
+    private func withContext<R>(keyID: String, nonce: [UInt8], aad: [UInt8], encrypting: Bool,
+                                _ body: (OpaquePointer) throws -> R) throws -> R {
+        guard nonce.count == 12 else { throw Failure(description: "GCM nonce must be 12 bytes") }
+        guard let pool = contexts[keyID] else { throw Failure(description: "PII key \(keyID) is not in the keyring") }
+        return try pool.withContext { context in
+            guard EVP_CipherInit_ex2(context, nil, nil, nonce, encrypting ? 1 : 0, nil) == 1 else { throw Failure(description: "cipher init failed") }
+            if !aad.isEmpty {
+                var length: Int32 = 0
+                guard EVP_CipherUpdate(context, nil, &length, aad, Int32(aad.count)) == 1 else { throw Failure(description: "AAD rejected") }
+            }
+            return try body(context)
         }
     }
 }
