@@ -73,7 +73,7 @@ struct DispatchBench: AsyncParsableCommand {
             // 1. Paced: the service's decision histogram over the measured window, and end to end.
             let sent = LockedBox<[String: ContinuousClock.Instant]>([:])
             let total = rate * (warmup + seconds)
-            let metricsAtStart = LockedBox<[Double: Double]?>(nil)
+            let metricsAtStart = LockedBox<ScrapedHistogram?>(nil)
             let pacer = Task {
                 let interval = Duration.seconds(1) / rate
                 var next = ContinuousClock.now
@@ -102,8 +102,8 @@ struct DispatchBench: AsyncParsableCommand {
             guard seen >= total, let startBuckets = metricsAtStart.withLock({ $0 }) else {
                 throw ChildProcessError(description: "only \(seen) of \(total) paced leads were assigned")
             }
-            let window = metricsAtEnd.mapValues { $0 } .merging(startBuckets.mapValues { -$0 }) { $0 + $1 }
-            let (p50, p99, p999) = (Self.percentile(window, 0.50), Self.percentile(window, 0.99), Self.percentile(window, 0.999))
+            let window = metricsAtEnd.since(startBuckets)
+            let (p50, p99, p999) = (window.percentile(0.50), window.percentile(0.99), window.percentile(0.999))
             let ms = { (h: Histogram<UInt64>, q: Double) in Double(h.valueAtPercentile(q)) / 1000 }
             report("sales-dispatch decision latency at \(rate)/s over \(seconds) s after \(warmup) s warm-up (1 consume loop; record handed to the service -> assignment committed, from its funnel_consumer_record_seconds histogram, interpolated within buckets): p50 \(String(format: "%.2f", p50)) ms, p99 \(String(format: "%.2f", p99)) ms, p99.9 \(String(format: "%.2f", p999)) ms; end to end (produced -> assigned event consumed, service fetch.wait.max.ms=\(fetchWaitMS)): p50 \(String(format: "%.2f", ms(endToEnd, 50))) ms, p99 \(String(format: "%.2f", ms(endToEnd, 99))) ms")
 
@@ -172,7 +172,6 @@ struct DispatchBench: AsyncParsableCommand {
         }
     }
 
-    /// Cumulative counts of the record-latency histogram by upper bound (seconds), summed over the loops.
     /// The service's count of fired deadlines (warnings and recycles), from its /metrics.
     func firedCount() async throws -> Double {
         let (data, _) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/metrics")!)
@@ -182,35 +181,9 @@ struct DispatchBench: AsyncParsableCommand {
         return 0
     }
 
-    func scrape() async throws -> [Double: Double] {
-        let (data, _) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/metrics")!)
-        var buckets: [Double: Double] = [:]
-        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") where line.hasPrefix(ServiceMetrics.recordLatency + "_bucket") {
-            guard let le = line.range(of: #"le="([^"]+)""#, options: .regularExpression) else { continue }
-            let bound = line[le].dropFirst(4).dropLast()
-            let value = Double(line.split(separator: " ").last ?? "0") ?? 0
-            buckets[bound == "+Inf" ? .infinity : Double(bound) ?? .infinity, default: 0] += value
-        }
-        return buckets
-    }
-
-    /// The `q` quantile in milliseconds from cumulative bucket counts, interpolated linearly within its bucket.
-    static func percentile(_ cumulative: [Double: Double], _ q: Double) -> Double {
-        let bounds = cumulative.keys.sorted()
-        guard let total = bounds.last.flatMap({ cumulative[$0] }), total > 0 else { return .nan }
-        let target = total * q
-        var previousBound = 0.0, previousCount = 0.0
-        for bound in bounds {
-            let count = cumulative[bound]!
-            if count >= target {
-                guard bound.isFinite else { return previousBound * 1000 }
-                let share = count > previousCount ? (target - previousCount) / (count - previousCount) : 1
-                return (previousBound + (bound - previousBound) * share) * 1000
-            }
-            previousBound = bound
-            previousCount = count
-        }
-        return previousBound * 1000
+    /// The record-latency histogram, summed over the loops.
+    func scrape() async throws -> ScrapedHistogram {
+        try await ScrapedHistogram.scrape(port: port, metric: ServiceMetrics.recordLatency)
     }
 
     /// Loads `deadlines` assigned opportunities with follow-up deadlines, `due` of them due at one instant two

@@ -30,7 +30,8 @@ struct IntakePipelineBench: AsyncParsableCommand {
     }
 
     func once() async throws -> (Double, Double) {
-        let service = try BenchService(port: port, extra: ["FUNNEL_CONSUMER_CONCURRENCY": String(concurrency)])
+        // Info level: the service's partition assignments and revocations, to explain a round whose output stalled.
+        let service = try BenchService(port: port, extra: ["FUNNEL_CONSUMER_CONCURRENCY": String(concurrency), "FUNNEL_LOG_LEVEL": "info"])
         let source = TestEnvironment.uniqueName("src")
         _ = try service.createSource(name: source)
         let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: TestEnvironment.kafkaClient("bench")), logger: TestEnvironment.logger())
@@ -52,10 +53,16 @@ struct IntakePipelineBench: AsyncParsableCommand {
         let child = try service.start()
         var count = 0
         var first: ContinuousClock.Instant?
+        // The longest wait between two outputs after the first, and how many had come out before it.
+        var gap = (length: Duration.zero, after: 0, at: ContinuousClock.now)
+        var last = ContinuousClock.now
         let deadline = ContinuousClock.now + .seconds(600)
         while count < leads, ContinuousClock.now < deadline {
             let batch = try await consumer.poll(maxMessages: 5_000, timeout: .milliseconds(100))
-            if !batch.isEmpty && first == nil { first = .now }
+            guard !batch.isEmpty else { continue }
+            let now = ContinuousClock.now
+            if first == nil { first = now } else if now - last > gap.length { gap = (now - last, count, last) }
+            last = now
             count += batch.count
         }
         let end = ContinuousClock.now
@@ -63,6 +70,13 @@ struct IntakePipelineBench: AsyncParsableCommand {
         child.signal(SIGTERM)
         _ = await child.wait(timeout: .seconds(30))
         guard count >= leads, let first else { throw ChildProcessError(description: "only \(count) of \(leads) leads came out") }
+        print(String(format: "  first output %.2f s after start; longest gap between outputs %.2f s, %.2f s after the first output (%d leads out)",
+                     (first - started).seconds, gap.length.seconds, (gap.at - first).seconds, gap.after))
+        if gap.length > .seconds(1) {
+            // A stall: what the service said about its group membership and errors (its log is otherwise not shown).
+            let lines = child.output.split(separator: "\n").filter { !$0.contains("info") || $0.contains("partitions") || $0.contains("consumer") }
+            print("  service log around the stall (assignments, warnings, errors):\n" + lines.suffix(40).map { "    " + $0 }.joined(separator: "\n"))
+        }
         return (Double(leads) / (end - first).seconds, Double(leads) / (end - started).seconds)
     }
 }

@@ -40,7 +40,7 @@ public enum IdentityService {
                 tags: TagApplier(schema: settings.schema, events: events), events: events
             )
             let router = Router(context: BasicRequestContext.self)
-            router.add(middleware: ProblemMiddleware())
+            router.addStandardMiddleware()
             let store = CustomerStore(schema: settings.schema, postgres: runtime.postgres, events: events, rules: rules, cipher: cipher, keyer: keyer,
                                       defaultRegion: settings.phoneDefaultRegion)
             CustomerRoutes(store: store, adminToken: settings.adminToken, maxBodyBytes: settings.httpMaxBodyBytes).add(to: router)

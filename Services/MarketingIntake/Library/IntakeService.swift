@@ -42,7 +42,7 @@ public enum IntakeService {
             let costs = CostStore(schema: settings.schema)
             let costValidator = CostValidator(currency: configuration.currency)
             let router = Router(context: ClientRequestContext.self)
-            router.add(middleware: ProblemMiddleware())
+            router.addStandardMiddleware()
             LeadRoutes(postgres: runtime.postgres, writer: writer, schema: settings.schema, maxBodyBytes: settings.httpMaxBodyBytes,
                        relay: runtime.relay, limits: limits, sources: sources).add(to: router)
             WebhookRoutes(postgres: runtime.postgres, writer: writer, webhooks: webhooks, maxBodyBytes: settings.httpMaxBodyBytes,

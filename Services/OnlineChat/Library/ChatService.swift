@@ -48,7 +48,7 @@ public enum ChatService {
                                              onNotification: { hub.notification($0, selfInstance: instanceID) })
             let limits = ChatLimits(configuration)
             let router = Router(context: ChatRequestContext.self)
-            router.add(middleware: ProblemMiddleware())
+            router.addStandardMiddleware()
             router.add(middleware: CORSMiddleware(postgres: postgres, sites: sites))
             router.add(middleware: ChatRefusalMiddleware())
             VisitorRoutes(postgres: postgres, store: store, hub: hub, relay: runtime.relay, limits: limits, maxBodyBytes: settings.httpMaxBodyBytes,

@@ -63,7 +63,7 @@ public enum SalesDispatchService {
             verifier = await EmployeeTokenVerifier(secret: settings.jwtSecret)
             let access = Access(verifier: verifier, org: org, postgres: runtime.postgres)
             let router = Router(context: BasicRequestContext.self)
-            router.add(middleware: ProblemMiddleware())
+            router.addStandardMiddleware()
             OrgRoutes(access: access, runner: runner, org: org, policies: policies, handler: handler, maxBodyBytes: settings.httpMaxBodyBytes).add(to: router)
             OpportunityRoutes(access: access, runner: runner, store: store, maxBodyBytes: settings.httpMaxBodyBytes).add(to: router)
             SimulationRoutes(access: access, postgres: runtime.postgres, simulator: PolicySimulator(schema: schema), maxBodyBytes: settings.httpMaxBodyBytes).add(to: router)
