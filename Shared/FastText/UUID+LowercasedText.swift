@@ -20,4 +20,41 @@ extension UUID {
             }
         }
     }
+
+    /// Parses `xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx` (hex digits in either case), the only form PostgreSQL writes
+    /// and the only one `UUID(uuidString:)` accepts; nil for anything else. Foundation's parser calls `sscanf`,
+    /// which showed up on the lead form's path (every request decodes its source's id and its lead's id).
+    public init?(canonicalText text: String) {
+        var text = text
+        let parsed: uuid_t? = text.withUTF8 { utf8 -> uuid_t? in
+            guard utf8.count == 36 else { return nil }
+            var bytes: uuid_t = (0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
+            let ok = withUnsafeMutableBytes(of: &bytes) { out -> Bool in
+                var i = 0
+                for o in 0..<16 {
+                    if o == 4 || o == 6 || o == 8 || o == 10 {
+                        guard utf8[i] == UInt8(ascii: "-") else { return false }
+                        i += 1
+                    }
+                    guard let high = Self.nibble(utf8[i]), let low = Self.nibble(utf8[i + 1]) else { return false }
+                    out[o] = high << 4 | low
+                    i += 2
+                }
+                return true
+            }
+            return ok ? bytes : nil
+        }
+        guard let parsed else { return nil }
+        self.init(uuid: parsed)
+    }
+
+    @inline(__always)
+    private static func nibble(_ c: UInt8) -> UInt8? {
+        switch c {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return c &- 48
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return c &- 87
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return c &- 55
+        default: return nil
+        }
+    }
 }

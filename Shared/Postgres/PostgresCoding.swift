@@ -86,7 +86,7 @@ extension UUID: PostgresEncodable, PostgresDecodable {
     public var postgresBind: PostgresBind { PostgresBind(.text(lowercasedText), oid: 2950) }
     public static func decode(postgresText: String?) throws(PostgresDecodingReason) -> UUID {
         guard let postgresText else { throw .null }
-        guard let value = UUID(uuidString: postgresText) else { throw .format }
+        guard let value = UUID(canonicalText: postgresText) else { throw .format }
         return value
     }
 }
