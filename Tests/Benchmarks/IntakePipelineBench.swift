@@ -72,6 +72,11 @@ struct IntakePipelineBench: AsyncParsableCommand {
         guard count >= leads, let first else { throw ChildProcessError(description: "only \(count) of \(leads) leads came out") }
         print(String(format: "  first output %.2f s after start; longest gap between outputs %.2f s, %.2f s after the first output (%d leads out)",
                      (first - started).seconds, gap.length.seconds, (gap.at - first).seconds, gap.after))
+        // How the input's partitions were spread over the loops: a loop left without any halves the rate.
+        let moves = child.output.split(separator: "\n").filter { $0.contains("partitions assigned") || $0.contains("partitions revoked") }.map { line in
+            "\(line.contains("assigned") ? "+" : "-")\(line.components(separatedBy: "campaign-leads.v1[").count - 1)"
+        }
+        print("  input partitions assigned (+) and revoked (-) per consumer, in order: \(moves.joined(separator: " "))")
         if gap.length > .seconds(1) {
             // A stall: what the service said about its group membership and errors (its log is otherwise not shown).
             let lines = child.output.split(separator: "\n").filter { !$0.contains("info") || $0.contains("partitions") || $0.contains("consumer") }
