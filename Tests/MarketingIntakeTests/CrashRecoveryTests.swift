@@ -14,35 +14,17 @@ import TestSupport
 struct CrashRecoveryTests {
     @Test func killNineMidBatchThenRestartLosesNoLeadAndDuplicatesNone() async throws {
         let count = 20_000
-        let prefix = TestEnvironment.uniqueName("crash") + "."
-        let schema = TestEnvironment.uniqueName("crash")
-        for (topic, partitions) in [("marketing.campaign-leads.v1", 8), ("leads.captured.v1", 8), ("dlq.marketing-intake.v1", 2)] {
-            try BrokerControl().send("create-topic \(prefix)\(topic) \(partitions)")
-        }
-        let binary = TestEnvironment.binDirectory + "/marketing-intake"
-        let environment = [
-            "FUNNEL_POSTGRES_URL": TestEnvironment.postgresURL, "FUNNEL_KAFKA_BOOTSTRAP": TestEnvironment.bootstrap,
-            "FUNNEL_SCHEMA": schema, "FUNNEL_TOPIC_PREFIX": prefix, "FUNNEL_CONSUMER_GROUP": TestEnvironment.uniqueName("crash"),
-            "FUNNEL_HTTP_PORT": "0", "FUNNEL_LOG_LEVEL": "warning", "FUNNEL_CONSUMER_BATCH_SIZE": "500",
-        ]
+        let intake = try IntakeExecutable("crash", partitions: 8, extra: ["FUNNEL_LOG_LEVEL": "warning", "FUNNEL_CONSUMER_BATCH_SIZE": "500"])
+        let (prefix, schema) = (intake.prefix, intake.schema)
         let sourceName = TestEnvironment.uniqueName("src")
-        let create = try ChildProcess(executable: binary, arguments: ["sources", "create", "--name", sourceName, "--channel", "sem"], environment: environment)
-        #expect(await create.wait() == 0, "sources create: \(create.output)")
-
-        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: TestEnvironment.kafkaClient("marketing")), logger: TestEnvironment.logger())
-        let leads = (0..<count).map { i in
-            KafkaOutgoingMessage(
-                topic: prefix + "marketing.campaign-leads.v1", key: Array("p-\(i)".utf8),
-                value: Array(#"{"source": "\#(sourceName)", "phone": "+86 139\#(String(format: "%08d", i))", "platformLeadId": "p-\#(i)", "campaignId": "c\#(i % 7)"}"#.utf8),
-                headers: [KafkaHeader(key: "content-type", text: "application/json"), KafkaHeader(key: "ce_id", text: "\(prefix)lead-\(i)")]
-            )
-        }
-        for result in try await producer.sendBatch(leads) { _ = try result.get() }
-        await producer.shutdown()
+        _ = try await intake.createSource(named: sourceName)
+        try await intake.produce(count, lead: { i in
+            ("p-\(i)", #"{"source": "\#(sourceName)", "phone": "+86 139\#(String(format: "%08d", i))", "platformLeadId": "p-\#(i)", "campaignId": "c\#(i % 7)"}"#)
+        }, headers: { i in [KafkaHeader(key: "ce_id", text: "\(prefix)lead-\(i)")] })
 
         let reader = try TopicReader(topic: prefix + "leads.captured.v1")
         var output: [KafkaConsumedMessage] = []
-        let first = try ChildProcess(executable: binary, arguments: ["serve"], environment: environment)
+        let first = try intake.serve()
         let deadline = ContinuousClock.now + .seconds(120)
         while output.count < count / 5, ContinuousClock.now < deadline {
             output += try await reader.read(atLeast: 1, timeout: .milliseconds(200))
@@ -51,7 +33,7 @@ struct CrashRecoveryTests {
         #expect(await first.wait() != 0)
         #expect(output.count >= count / 5 && output.count < count, "killed mid-stream (after \(output.count))")
 
-        let second = try ChildProcess(executable: binary, arguments: ["serve"], environment: environment)
+        let second = try intake.serve()
         var platformIDs = Set<String>()
         for message in output { platformIDs.insert(try Funnel_Leads_V1_LeadCaptured(serializedBytes: message.value).platformLeadID) }
         while platformIDs.count < count, ContinuousClock.now < deadline + .seconds(60) {

@@ -15,33 +15,16 @@ import TestSupport
 struct GracefulShutdownTests {
     @Test func sigtermMidStreamCommitsSoTheNextProcessReconsumesNothing() async throws {
         let count = 20_000
-        let prefix = TestEnvironment.uniqueName("gs") + "."
-        for (topic, partitions) in [("marketing.campaign-leads.v1", 8), ("leads.captured.v1", 8), ("dlq.marketing-intake.v1", 2)] {
-            try BrokerControl().send("create-topic \(prefix)\(topic) \(partitions)")
-        }
-        let binary = TestEnvironment.binDirectory + "/marketing-intake"
-        let environment = [
-            "FUNNEL_POSTGRES_URL": TestEnvironment.postgresURL, "FUNNEL_KAFKA_BOOTSTRAP": TestEnvironment.bootstrap,
-            "FUNNEL_SCHEMA": TestEnvironment.uniqueName("gs"), "FUNNEL_TOPIC_PREFIX": prefix, "FUNNEL_CONSUMER_GROUP": TestEnvironment.uniqueName("gs"),
-            "FUNNEL_HTTP_PORT": "0", "FUNNEL_LOG_LEVEL": "info", "FUNNEL_CONSUMER_BATCH_SIZE": "200", "FUNNEL_CONSUMER_CONCURRENCY": "2",
-        ]
+        let intake = try IntakeExecutable("gs", partitions: 8, extra: ["FUNNEL_CONSUMER_BATCH_SIZE": "200", "FUNNEL_CONSUMER_CONCURRENCY": "2"])
         let sourceName = TestEnvironment.uniqueName("src")
-        let create = try ChildProcess(executable: binary, arguments: ["sources", "create", "--name", sourceName, "--channel", "sem"], environment: environment)
-        #expect(await create.wait() == 0, "sources create: \(create.output)")
-        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: TestEnvironment.kafkaClient("marketing")), logger: TestEnvironment.logger())
-        let leads = (0..<count).map { i in
-            KafkaOutgoingMessage(
-                topic: prefix + "marketing.campaign-leads.v1", key: Array("g-\(i)".utf8),
-                value: Array(#"{"source": "\#(sourceName)", "phone": "+86 137\#(String(format: "%08d", i))", "platformLeadId": "g-\#(i)"}"#.utf8),
-                headers: [KafkaHeader(key: "content-type", text: "application/json")]
-            )
+        _ = try await intake.createSource(named: sourceName)
+        try await intake.produce(count) { i in
+            ("g-\(i)", #"{"source": "\#(sourceName)", "phone": "+86 137\#(String(format: "%08d", i))", "platformLeadId": "g-\#(i)"}"#)
         }
-        for result in try await producer.sendBatch(leads) { _ = try result.get() }
-        await producer.shutdown()
 
-        let reader = try TopicReader(topic: prefix + "leads.captured.v1")
+        let reader = try TopicReader(topic: intake.prefix + "leads.captured.v1")
         var platformIDs = Set<String>()
-        let first = try ChildProcess(executable: binary, arguments: ["serve"], environment: environment)
+        let first = try intake.serve()
         let deadline = ContinuousClock.now + .seconds(120)
         while platformIDs.count < count / 4, ContinuousClock.now < deadline {
             for message in try await reader.read(atLeast: 1, timeout: .milliseconds(200)) {
@@ -53,14 +36,9 @@ struct GracefulShutdownTests {
         #expect(await first.wait(timeout: .seconds(30)) == 0, "graceful exit: \(first.output.suffix(2_000))")
         #expect(seen < count, "stopped mid-stream (after \(seen))")
 
-        let second = try ChildProcess(executable: binary, arguments: ["serve"], environment: environment)
+        let second = try intake.serve()
         defer { second.signal(SIGKILL) }
-        var port: Int?
-        while port == nil, ContinuousClock.now < deadline, second.status == nil {
-            port = second.output.firstMatch(of: /listening on [0-9.]+:([0-9]+)/).flatMap { Int($0.1) }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        let listening = try #require(port, "the second process did not start listening: \(second.output)")
+        let listening = try await IntakeExecutable.port(of: second)
         while platformIDs.count < count, ContinuousClock.now < deadline + .seconds(60) {
             for message in try await reader.read(atLeast: 1, timeout: .milliseconds(200)) {
                 platformIDs.insert(try Funnel_Leads_V1_LeadCaptured(serializedBytes: message.value).platformLeadID)

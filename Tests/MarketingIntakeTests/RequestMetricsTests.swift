@@ -13,30 +13,11 @@ import HummingbirdTesting
 @Suite("marketing-intake request metrics")
 struct RequestMetricsTests {
     @Test func formPostsAndTheirRejectionsAppearOnMetricsByRouteAndStatus() async throws {
-        let prefix = TestEnvironment.uniqueName("rm") + "."
-        for (topic, partitions) in [("marketing.campaign-leads.v1", 2), ("leads.captured.v1", 2), ("dlq.marketing-intake.v1", 1)] {
-            try BrokerControl().send("create-topic \(prefix)\(topic) \(partitions)")
-        }
-        let binary = TestEnvironment.binDirectory + "/marketing-intake"
-        let environment = [
-            "FUNNEL_POSTGRES_URL": TestEnvironment.postgresURL, "FUNNEL_KAFKA_BOOTSTRAP": TestEnvironment.bootstrap,
-            "FUNNEL_SCHEMA": TestEnvironment.uniqueName("rm"), "FUNNEL_TOPIC_PREFIX": prefix, "FUNNEL_CONSUMER_GROUP": TestEnvironment.uniqueName("rm"),
-            "FUNNEL_HTTP_PORT": "0", "FUNNEL_LOG_LEVEL": "info",
-        ]
-        let create = try ChildProcess(executable: binary, arguments: ["sources", "create", "--name", TestEnvironment.uniqueName("src"), "--channel", "sem"],
-                                      environment: environment)
-        #expect(await create.wait() == 0, "sources create: \(create.output)")
-        let key = try #require(create.output.firstMatch(of: /"api_key" : "([^"]+)"/)?.1).description
-
-        let service = try ChildProcess(executable: binary, arguments: ["serve"], environment: environment)
+        let intake = try IntakeExecutable("rm", partitions: 2)
+        let key = try await intake.createSource(named: TestEnvironment.uniqueName("src"))
+        let service = try intake.serve()
         defer { service.signal(SIGKILL) }
-        var port: Int?
-        let deadline = ContinuousClock.now + .seconds(60)
-        while port == nil, ContinuousClock.now < deadline, service.status == nil {
-            port = service.output.firstMatch(of: /listening on [0-9.]+:([0-9]+)/).flatMap { Int($0.1) }
-            try await Task.sleep(for: .milliseconds(50))
-        }
-        let listening = try #require(port, "the service did not start listening: \(service.output)")
+        let listening = try await IntakeExecutable.port(of: service)
 
         func send(_ method: HTTPRequest.Method, _ path: String, body: String? = nil) async throws -> (HTTPResponse.Status, String) {
             let response = try await TestClient.withClient(host: "127.0.0.1", port: listening) { client in
