@@ -14,4 +14,19 @@ public enum Hex {
             return i
         }
     }
+
+    /// The value of the hex digit `c` (either case), or 0xFF when `c` is not one: `value(a) | value(b) > 0x0F`
+    /// checks two digits at once.
+    @inlinable
+    public static func value(_ c: UInt8) -> UInt8 { values[Int(c)] }
+
+    @usableFromInline
+    static let values: [UInt8] = (0...255).map { c -> UInt8 in
+        switch UInt8(c) {
+        case UInt8(ascii: "0")...UInt8(ascii: "9"): return UInt8(c) - UInt8(ascii: "0")
+        case UInt8(ascii: "a")...UInt8(ascii: "f"): return UInt8(c) - UInt8(ascii: "a") + 10
+        case UInt8(ascii: "A")...UInt8(ascii: "F"): return UInt8(c) - UInt8(ascii: "A") + 10
+        default: return 0xFF
+        }
+    }
 }

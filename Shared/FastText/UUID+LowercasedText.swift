@@ -36,7 +36,8 @@ extension UUID {
                         guard utf8[i] == UInt8(ascii: "-") else { return false }
                         i += 1
                     }
-                    guard let high = Self.nibble(utf8[i]), let low = Self.nibble(utf8[i + 1]) else { return false }
+                    let high = Hex.value(utf8[i]), low = Hex.value(utf8[i + 1])
+                    if high | low > 0x0F { return false }
                     out[o] = high << 4 | low
                     i += 2
                 }
@@ -46,15 +47,5 @@ extension UUID {
         }
         guard let parsed else { return nil }
         self.init(uuid: parsed)
-    }
-
-    @inline(__always)
-    private static func nibble(_ c: UInt8) -> UInt8? {
-        switch c {
-        case UInt8(ascii: "0")...UInt8(ascii: "9"): return c &- 48
-        case UInt8(ascii: "a")...UInt8(ascii: "f"): return c &- 87
-        case UInt8(ascii: "A")...UInt8(ascii: "F"): return c &- 55
-        default: return nil
-        }
     }
 }

@@ -105,7 +105,7 @@ extension Array: PostgresEncodable, PostgresDecodable where Element == UInt8 {
             let out = [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
                 var i = 2
                 for o in 0..<count {
-                    let hi = hexNibble[Int(utf8[i])], lo = hexNibble[Int(utf8[i + 1])]
+                    let hi = Hex.value(utf8[i]), lo = Hex.value(utf8[i + 1])
                     if hi | lo > 0x0F { valid = false; break }
                     buffer[o] = hi << 4 | lo
                     i += 2
@@ -116,16 +116,6 @@ extension Array: PostgresEncodable, PostgresDecodable where Element == UInt8 {
         }
         guard let decoded else { throw .format }
         return decoded
-    }
-}
-
-/// Each byte's value as a hex digit, or 0xFF.
-private let hexNibble: [UInt8] = (0...255).map { c -> UInt8 in
-    switch UInt8(c) {
-    case UInt8(ascii: "0")...UInt8(ascii: "9"): return UInt8(c) - UInt8(ascii: "0")
-    case UInt8(ascii: "a")...UInt8(ascii: "f"): return UInt8(c) - UInt8(ascii: "a") + 10
-    case UInt8(ascii: "A")...UInt8(ascii: "F"): return UInt8(c) - UInt8(ascii: "A") + 10
-    default: return 0xFF
     }
 }
 

@@ -24,8 +24,8 @@ struct HTTPLatencyBench: AsyncParsableCommand {
     @Flag(help: "Measure GET /health/live instead (no database, no Kafka): the floor this client, the HTTP stack and the machine put under every request.") var control = false
     @Option(help: "Write each measured request's due time and latency (ms since start, ms) to this CSV file, to see whether slow requests cluster in time.") var trace: String?
 
-    /// The service's request-duration histogram as Prometheus names it.
-    static let serverMetric = "http_server_request_duration"
+    /// The service's request-duration histogram as Prometheus names it (dots become underscores).
+    static let serverMetric = ServiceMetrics.httpRequestDuration.replacingOccurrences(of: ".", with: "_")
 
     static let secret = "whsec_" + Data(repeating: 42, count: 32).base64EncodedString()
 

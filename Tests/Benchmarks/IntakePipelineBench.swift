@@ -73,13 +73,14 @@ struct IntakePipelineBench: AsyncParsableCommand {
         print(String(format: "  first output %.2f s after start; longest gap between outputs %.2f s, %.2f s after the first output (%d leads out)",
                      (first - started).seconds, gap.length.seconds, (gap.at - first).seconds, gap.after))
         // How the input's partitions were spread over the loops: a loop left without any halves the rate.
-        let moves = child.output.split(separator: "\n").filter { $0.contains("partitions assigned") || $0.contains("partitions revoked") }.map { line in
+        let log = child.output.split(separator: "\n")
+        let moves = log.filter { $0.contains("partitions assigned") || $0.contains("partitions revoked") }.map { line in
             "\(line.contains("assigned") ? "+" : "-")\(line.components(separatedBy: "campaign-leads.v1[").count - 1)"
         }
         print("  input partitions assigned (+) and revoked (-) per consumer, in order: \(moves.joined(separator: " "))")
         if gap.length > .seconds(1) {
             // A stall: what the service said about its group membership and errors (its log is otherwise not shown).
-            let lines = child.output.split(separator: "\n").filter { !$0.contains("info") || $0.contains("partitions") || $0.contains("consumer") }
+            let lines = log.filter { !$0.contains("info") || $0.contains("partitions") || $0.contains("consumer") }
             print("  service log around the stall (assignments, warnings, errors):\n" + lines.suffix(40).map { "    " + $0 }.joined(separator: "\n"))
         }
         return (Double(leads) / (end - first).seconds, Double(leads) / (end - started).seconds)

@@ -22,7 +22,7 @@ struct ScrapedHistogram {
 
     /// What was recorded between `earlier` and this scrape.
     func since(_ earlier: ScrapedHistogram) -> ScrapedHistogram {
-        ScrapedHistogram(cumulative: cumulative.mapValues { $0 }.merging(earlier.cumulative.mapValues { -$0 }) { $0 + $1 })
+        ScrapedHistogram(cumulative: cumulative.merging(earlier.cumulative.mapValues { -$0 }) { $0 + $1 })
     }
 
     var count: Double { cumulative[.infinity] ?? cumulative.values.max() ?? 0 }

@@ -8,7 +8,7 @@ import Synchronization
 /// rebalance that the earlier one's leaving had started: the broker holds a rebalance until every remaining member
 /// rejoins or its timer runs out (5 s with the dev broker's 6 s session timeout), and the loop's consumer can only
 /// leave after that. Its partitions were held but not consumed all the while, and shutting a two-loop service down
-/// took about 6 s. Each loop commits before any leaves ( ``LeaveBarrier`` ): a commit after another member's leaving
+/// took about 6 s. Each loop commits before any leaves (``LeaveBarrier``): a commit after another member's leaving
 /// is refused while the group rebalances. A loop that fails cancels the others (each then closes its consumer) and
 /// fails the group.
 struct ConsumeLoops: Service {
