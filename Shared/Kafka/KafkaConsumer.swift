@@ -4,8 +4,8 @@ import Logging
 import ThreadExecutor
 
 /// A group consumer over librdkafka. Messages come in batches; offsets are stored only when the caller says a
-/// batch is done (``storeOffsets(for:)``) and committed in the background and on close, so a crash replays at
-/// most the unfinished work. Assignment is cooperative-sticky; rebalances are handled in the poll itself, so
+/// batch is done (``storeOffsets(for:)``) and committed in the background, before partitions are given up in a
+/// rebalance, and on close, so a crash replays at most the unfinished work and a rebalance none. Assignment is cooperative-sticky; rebalances are handled in the poll itself, so
 /// close never hangs on them. All blocking calls run on the consumer's own thread.
 public final class KafkaConsumer: Sendable {
     private let client: RDKafkaClient
@@ -45,6 +45,7 @@ public final class KafkaConsumer: Sendable {
         let logger = self.logger
         let firstWait = Int32(clamping: timeout.milliseconds)
         return try await thread.run {
+            let revocations = client.context.revocations
             var batch: [KafkaConsumedMessage] = []
             batch.reserveCapacity(min(maxMessages, 1_024))
             var wait = firstWait
@@ -59,6 +60,12 @@ public final class KafkaConsumer: Sendable {
                     continue
                 }
                 batch.append(copyMessage(message))
+            }
+            // Partitions taken away during this poll belong to their next owner, which starts at what this member
+            // committed: records already fetched from them here are not handed out, or both would process them.
+            if client.context.revocations != revocations {
+                let assigned = client.context.assignment
+                batch.removeAll { !assigned.contains($0.topicPartition) }
             }
             return batch
         }
@@ -125,6 +132,11 @@ public final class KafkaConsumer: Sendable {
         return result
     }
 
+    /// How many times the commit made before giving up partitions failed (the next owner then re-reads from the
+    /// last commit that did succeed). Against the dev broker this happens when another member's rejoin comes first:
+    /// it refuses every commit while a group is joining.
+    public var refusedRevocationCommits: Int { client.context.refusedRevocationCommits }
+
     /// The partitions this member holds now.
     public var assignment: Set<KafkaTopicPartition> { client.context.assignment }
 
@@ -167,6 +179,7 @@ public final class KafkaConsumer: Sendable {
         guard closed.setIfUnset() else { return }
         let client = self.client
         let logger = self.logger
+        client.context.closing = true
         _ = try? await thread.run {
             let deadline = ContinuousClock.now + joinGrace
             while !client.context.joined && ContinuousClock.now < deadline {
@@ -244,6 +257,7 @@ private func rebalanceCallback(_ rk: OpaquePointer?, _ err: rd_kafka_resp_err_t,
         if context.paused { _ = rd_kafka_pause_partitions(rk, list) }
         context.logger.info("partitions assigned", metadata: ["partitions": "\(changed.map(\.description).joined(separator: ","))"])
     case RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS:
+        commitBeforeRevoking(rk, context: context)
         if cooperative {
             if let error = rd_kafka_incremental_unassign(rk, list) {
                 context.logger.error("incremental unassign failed", metadata: ["error": "\(KafkaError(consuming: error))"])
@@ -258,6 +272,21 @@ private func rebalanceCallback(_ rk: OpaquePointer?, _ err: rd_kafka_resp_err_t,
         context.logger.error("rebalance error", metadata: ["error": "\(KafkaError(code: err))"])
         _ = rd_kafka_assign(rk, nil)
         context.revokeAll()
+    }
+}
+
+/// Commits the stored offsets while the partitions are still ours. librdkafka's own commit of revoked partitions
+/// comes after they are released, when the group is often rebalancing again; a broker that refuses it then (the dev
+/// broker does, and the commits of the joining phase before it too) hands the next owner records this member had
+/// processed. Skipped when the assignment was lost (a commit would be refused and is meaningless) and on close (the
+/// consume loop committed before leaving, and a dead broker must not stall the close).
+private func commitBeforeRevoking(_ rk: OpaquePointer, context: RDKafkaContext) {
+    if context.closing || rd_kafka_assignment_lost(rk) != 0 { return }
+    let code = rd_kafka_commit(rk, nil, 0)
+    if code != RD_KAFKA_RESP_ERR_NO_ERROR && code != RD_KAFKA_RESP_ERR__NO_OFFSET {
+        context.revocationCommitRefused()
+        context.logger.warning("could not commit before giving up partitions; their next owner may consume records again (and deduplicate)",
+                               metadata: ["error": "\(KafkaError(code: code))"])
     }
 }
 

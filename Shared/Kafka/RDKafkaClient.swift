@@ -12,6 +12,9 @@ final class RDKafkaContext: @unchecked Sendable {
     private var _assignment: Set<KafkaTopicPartition> = []
     private var _paused = false
     private var _joined = false
+    private var _revocations = 0
+    private var _closing = false
+    private var _refusedRevocationCommits = 0
 
     init(logger: Logger) {
         self.logger = logger
@@ -33,8 +36,28 @@ final class RDKafkaContext: @unchecked Sendable {
         }
     }
     var joined: Bool { lock.withLock { _joined } }
-    func revoke(_ partitions: [KafkaTopicPartition]) { lock.withLock { _assignment.subtract(partitions) } }
-    func revokeAll() { lock.withLock { _assignment.removeAll() } }
+    func revoke(_ partitions: [KafkaTopicPartition]) {
+        lock.withLock {
+            _assignment.subtract(partitions)
+            _revocations += 1
+        }
+    }
+    func revokeAll() {
+        lock.withLock {
+            _assignment.removeAll()
+            _revocations += 1
+        }
+    }
+    /// How many times partitions were taken away: a poll that sees it change drops what it fetched from them.
+    var revocations: Int { lock.withLock { _revocations } }
+    /// Commits before a revocation that the broker refused.
+    var refusedRevocationCommits: Int { lock.withLock { _refusedRevocationCommits } }
+    func revocationCommitRefused() { lock.withLock { _refusedRevocationCommits += 1 } }
+    /// Set when the consumer starts closing: its last revocation does not commit (the caller did, before).
+    var closing: Bool {
+        get { lock.withLock { _closing } }
+        set { lock.withLock { _closing = newValue } }
+    }
 
     var paused: Bool {
         get { lock.withLock { _paused } }

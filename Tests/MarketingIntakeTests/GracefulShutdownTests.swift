@@ -54,10 +54,16 @@ struct GracefulShutdownTests {
                 .flatMap { Double($0.split(separator: " ").last ?? "") }
         }
         let processed = try #require(records("processed"), "\(metrics)")
-        // Known and open: under the full suite's load in CI one run saw 5,400 records come again although the first process's
-        // own commit before leaving succeeded (0 in every run alone and in two local full-suite runs). They are deduplicated
-        // (every lead above came out once), so this is repeated work, not a double effect; recorded, not failed, until explained.
-        withKnownIssue("a graceful stop can still hand processed records to the next owner under load", isIntermittent: true) {
+        // Every way a processed record can reach the next owner again is a commit the broker refused, and each is logged.
+        // The dev broker refuses them in one case real brokers do not: when a member's SyncGroup reaches it after the
+        // leader's, it rejoins that member and refuses all commits for the 5 s of the join (in one CI run, before
+        // partitions were committed on revocation, a late-joining consumer handed 5,400 records to its sibling).
+        let refusedCommit = (first.output + second.output).contains("could not commit")
+        if refusedCommit {
+            withKnownIssue("the dev broker refused a commit (its SyncGroup race); those records were consumed again and deduplicated", isIntermittent: true) {
+                #expect(records("duplicate") == 0)
+            }
+        } else {
             #expect(records("duplicate") == 0, "records the first process had processed came again after its graceful exit")
         }
         #expect(processed >= 1 && processed <= Double(count - count / 4), "the second process took over the rest (\(processed))")
