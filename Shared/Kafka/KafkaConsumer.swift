@@ -241,7 +241,12 @@ private func rebalanceCallback(_ rk: OpaquePointer?, _ err: rd_kafka_resp_err_t,
                                _ list: UnsafeMutablePointer<rd_kafka_topic_partition_list_t>?, _ opaque: UnsafeMutableRawPointer?) {
     guard let rk, let list, let opaque else { return }
     let context = Unmanaged<RDKafkaContext>.fromOpaque(opaque).takeUnretainedValue()
-    let cooperative = String(cString: rd_kafka_rebalance_protocol(rk)) == "COOPERATIVE"
+    // NULL when the group is already gone (a callback served while closing): the configured strategy decides then.
+    let cooperative = switch rd_kafka_rebalance_protocol(rk).map({ String(cString: $0) }) {
+    case "COOPERATIVE": true
+    case "EAGER": false
+    default: context.configuredCooperative
+    }
     let changed = partitions(of: list)
     switch err {
     case RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS:

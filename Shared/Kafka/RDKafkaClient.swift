@@ -16,8 +16,13 @@ final class RDKafkaContext: @unchecked Sendable {
     private var _closing = false
     private var _refusedRevocationCommits = 0
 
-    init(logger: Logger) {
+    /// Whether the configured assignors rebalance incrementally (librdkafka refuses to mix eager and cooperative
+    /// ones). The rebalance callback asks librdkafka first; this answers when it cannot (its group is terminating).
+    let configuredCooperative: Bool
+
+    init(logger: Logger, properties: [String: String] = [:]) {
         self.logger = logger
+        self.configuredCooperative = properties["partition.assignment.strategy"]?.contains("cooperative") ?? false
     }
 
     /// Read before every produced record: an atomic flag, so the common case takes no lock.
@@ -88,7 +93,7 @@ final class RDKafkaClient: @unchecked Sendable {
                 throw KafkaError.configuration("property \(key): \(cString(errstr))")
             }
         }
-        let context = RDKafkaContext(logger: logger)
+        let context = RDKafkaContext(logger: logger, properties: properties)
         let pointer = Unmanaged.passRetained(context).toOpaque()
         rd_kafka_conf_set_opaque(conf, pointer)
         rd_kafka_conf_set_log_cb(conf, rdKafkaLogCallback)

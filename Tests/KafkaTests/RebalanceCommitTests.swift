@@ -8,10 +8,11 @@ import TestSupport
 @Suite("Kafka consumer rebalance commits")
 struct RebalanceCommitTests {
     /// A holds all four partitions and works through them slowly, storing offsets after each batch as the consume
-    /// loop does; then B joins and takes two. Background commits are made rare (60 s) so that the only way A's
-    /// progress on the moved partitions can reach B is the commit on revocation. The dev broker refuses commits
-    /// while the group is joining (5 s here), and librdkafka's own commit of revoked partitions comes when the
-    /// group is rebalancing again, so before this commit B re-read all A had done on its two partitions.
+    /// loop does; then B joins and takes two. Background commits are made rare (60 s), so A's progress on the moved
+    /// partitions reaches B only through a commit made as they are revoked: ours in the rebalance callback, or
+    /// librdkafka's own for unassigned partitions. The test guards the outcome (B starts after what A stored), not
+    /// which of the two commits got it there: with ours, the poll's filter or both removed it passed too (3 runs each,
+    /// 0 records again, 2026-12-04).
     @Test func partitionsMovedToAJoiningMemberStartAfterWhatTheOldOwnerStored() async throws {
         // The dev broker has a race of its own: when the leader's SyncGroup reaches it before the other member's, it
         // answers that one "invalid request", the member rejoins, and the broker refuses every commit for the 5 s of

@@ -66,6 +66,18 @@ public final class ChildProcess: @unchecked Sendable {
         (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
     }
 
+    /// What to show when it ended badly: a crash report from its start (the crashing thread comes first), else the
+    /// last lines it wrote.
+    public var exitReport: String {
+        let text = output
+        for marker in ["Fatal error", "Program crashed", "Assertion"] {
+            if let start = text.range(of: marker) {
+                return String(text[start.lowerBound...].prefix(4_000))
+            }
+        }
+        return String(text.suffix(2_000))
+    }
+
     deinit {
         if status == nil { kill(pid, SIGKILL); var raw: Int32 = 0; waitpid(pid, &raw, 0) }
     }
