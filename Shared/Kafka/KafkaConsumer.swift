@@ -132,6 +132,31 @@ public final class KafkaConsumer: Sendable {
         return result
     }
 
+    /// The end (high watermark: the offset the next record will get) of each of `partitions`, assigned or not,
+    /// asked of the partition leaders: one ListOffsets request per broker, not one per partition. For watching a
+    /// topic fill without fetching it (a benchmark's finish line, a backlog on another group's topic).
+    public func endOffsets(_ partitions: [KafkaTopicPartition], timeout: Duration = .seconds(5)) async throws -> [KafkaTopicPartition: Int64] {
+        if partitions.isEmpty { return [:] }
+        if closed.value { throw KafkaError.closed() }
+        let client = self.client
+        let wait = Int32(clamping: timeout.milliseconds)
+        return try await thread.run {
+            let list = rd_kafka_topic_partition_list_new(Int32(partitions.count))!
+            defer { rd_kafka_topic_partition_list_destroy(list) }
+            // As a ListOffsets timestamp, -1 (RD_KAFKA_OFFSET_END) asks for the latest offset.
+            for tp in partitions { rd_kafka_topic_partition_list_add(list, tp.topic, tp.partition)!.pointee.offset = -1 }
+            let code = rd_kafka_offsets_for_times(client.handle, list, wait)
+            guard code == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(code: code) }
+            var result: [KafkaTopicPartition: Int64] = [:]
+            for i in 0..<Int(list.pointee.cnt) {
+                let element = list.pointee.elems[i]
+                guard element.err == RD_KAFKA_RESP_ERR_NO_ERROR else { throw KafkaError(code: element.err) }
+                result[KafkaTopicPartition(topic: String(cString: element.topic), partition: element.partition)] = element.offset
+            }
+            return result
+        }
+    }
+
     /// How many times the commit made before giving up partitions failed (the next owner then re-reads from the
     /// last commit that did succeed). Against the dev broker this happens when another member's rejoin comes first:
     /// it refuses every commit while a group is joining.

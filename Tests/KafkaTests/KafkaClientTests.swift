@@ -197,6 +197,25 @@ struct KafkaClientTests {
         #expect(got.map { String(decoding: $0.value, as: UTF8.self) } == (0..<200).map { "value-\($0)" })
     }
 
+    /// End offsets come from the partition leaders, for partitions this consumer neither holds nor fetches.
+    @Test func endOffsetsAreWhatWasProducedPerPartitionWithoutFetching() async throws {
+        let topic = try TestEnvironment.makeTopic("ends", partitions: 3)
+        let consumer = try consumer(topic: try TestEnvironment.makeTopic("ends-other", partitions: 1))
+        let partitions = (0..<Int32(3)).map { KafkaTopicPartition(topic: topic, partition: $0) }
+        #expect(try await consumer.endOffsets(partitions).values.allSatisfy { $0 == 0 })
+        let producer = try producer()
+        let reports = try await producer.sendBatch(messages(topic, count: 90)).map { try $0.get() }
+        await producer.shutdown()
+        var expected: [KafkaTopicPartition: Int64] = Dictionary(uniqueKeysWithValues: partitions.map { ($0, 0) })
+        for report in reports { expected[KafkaTopicPartition(topic: topic, partition: report.partition)] = max(expected[KafkaTopicPartition(topic: topic, partition: report.partition)]!, report.offset + 1) }
+        #expect(try await consumer.endOffsets(partitions) == expected)
+        #expect(expected.values.reduce(0, +) == 90)
+        await #expect(throws: KafkaError.self) {
+            _ = try await consumer.endOffsets([KafkaTopicPartition(topic: topic, partition: 9)], timeout: .seconds(2))
+        }
+        await consumer.close()
+    }
+
     @Test func unknownPropertyIsAConfigurationError() throws {
         var client = TestEnvironment.kafkaClient()
         client.properties["no.such.property"] = "1"

@@ -214,6 +214,37 @@ struct LeadBatchTests {
     }
 }
 
+extension LeadBatchTests {
+    /// The consume loop's write has no ON CONFLICT: meeting a concurrent writer's lead fails its COMMIT with a unique
+    /// violation (nothing of it is kept), and the transaction run again counts a redelivery, as the loop does.
+    @Test func theConsumeLoopsWriteFailsOnAConcurrentWritersLeadAndItsRerunCountsARedelivery() async throws {
+        let fixture = try await Fixture.make()
+        let source = fixture.sources[1]
+        let now = Date()
+        let mine = try Self.lead(phone: nil, email: 5, platformLeadID: "race-2", source: source, at: now)
+        let theirs = try Self.lead(phone: nil, email: 6, platformLeadID: "race-2", source: source, at: now + 0.001)
+        let holder = HeldTransaction()
+        try await holder.begin()
+        let store = fixture.store
+        _ = try await holder.run { try store.write([mine], in: $0) }
+        let second = Task { try await fixture.client.withTransaction { try store.writeWithCommit([theirs], in: $0) } }
+        let holderPID = try await holder.run { try $0.query("SELECT pg_backend_pid()").first!.decode(Int.self) }
+        let waiting: PostgresQuery = "SELECT count(*) FROM pg_stat_activity WHERE \(holderPID) = ANY(pg_blocking_pids(pid))"
+        try await waitUntil(timeout: .seconds(10), "the second writer never waited on the first's lead") {
+            try await fixture.client.query(waiting).first!.decode(Int.self) == 1
+        }
+        try await holder.commit()
+        let failure = await #expect(throws: PostgresError.self) { try await second.value }
+        #expect(failure?.isUniqueViolation == true)
+        #expect(failure?.constraint == "leads_source_platform_lead")
+        #expect(try await fixture.state().events.count == 1, "the failed write queued nothing")
+        try await fixture.client.withTransaction { try store.writeWithCommit([theirs], in: $0) }
+        let state = try await fixture.state()
+        #expect(state.leads == ["\(mine.event.leadID) f0 r1"])
+        #expect(state.events.count == 1)
+    }
+}
+
 /// A transaction held open on a thread of its own (libpq blocks; never on the cooperative pool), so another writer
 /// can be raced against its uncommitted rows.
 final class HeldTransaction: @unchecked Sendable {

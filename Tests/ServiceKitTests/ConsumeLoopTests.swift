@@ -82,6 +82,64 @@ struct ConsumeLoopTests {
     }
 }
 
+/// A handler whose first batch meets a row another connection committed after the handler read what is stored (a
+/// plain INSERT's unique violation, at the COMMIT); later batches see that row and skip it. Records the size of every batch it is given.
+struct RacingHandler: BatchHandler {
+    let schema: String
+    let calls = LockedBox<[Int]>([])
+
+    func handle(_ records: [KafkaConsumedMessage], in connection: PostgresConnection) throws -> [HandlerOutcome] {
+        let first = calls.withLock { $0.append(records.count); return $0.count == 1 }
+        let rows = try connection.query("SELECT value FROM \(identifier: schema).seen")
+        let stored: Set<String> = Set(try rows.map { row -> String in try row.decode(String.self) })
+        if first {
+            // The concurrent writer: its own connection, committed before this transaction inserts the same key.
+            let other = try PostgresConnection(connectionString: TestEnvironment.postgresURL, logger: TestEnvironment.logger())
+            defer { other.close() }
+            try other.query("INSERT INTO \(identifier: schema).seen (value) VALUES ('b')")
+        }
+        for text in records.map({ String(decoding: $0.value, as: UTF8.self) }) where !stored.contains(text) {
+            connection.sendWithCommit("INSERT INTO \(identifier: schema).seen (value) VALUES (\(text))")
+        }
+        return records.map { _ in .processed([]) }
+    }
+}
+
+extension ConsumeLoopTests {
+    /// A unique violation from a handler's insert runs the whole batch again at once, not record by record through
+    /// the retries (with no retries allowed, the batch would otherwise be split into single records).
+    @Test func aHandlerMeetingAConcurrentWritersRowRunsTheBatchAgainAtOnce() async throws {
+        let schema = TestEnvironment.uniqueName("race")
+        let input = try TestEnvironment.makeTopic("race", partitions: 1)
+        let postgres = TestEnvironment.postgres()
+        try await PostgresMigrator(schema: schema, migrations: [
+            RuntimeTables.migration, PostgresMigration(version: 2, name: "seen", sql: "CREATE TABLE seen (value text PRIMARY KEY);"),
+        ]).migrate(postgres, logger: TestEnvironment.logger())
+        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: TestEnvironment.kafkaClient()), logger: TestEnvironment.logger())
+        _ = try await producer.sendBatch(["a", "b", "c"].map { KafkaOutgoingMessage(topic: input, key: nil, value: Array($0.utf8), headers: []) })
+        await producer.shutdown()
+        var configuration = ConsumeLoop.Configuration(service: "test", schema: schema, topics: [input],
+                                                      consumer: KafkaConsumerConfiguration(client: TestEnvironment.kafkaClient(), groupID: TestEnvironment.uniqueName("g")))
+        configuration.maxRetries = 0
+        configuration.deadLetterTopic = try TestEnvironment.makeTopic("race-dlq", partitions: 1)
+        let handler = RacingHandler(schema: schema)
+        let loop = ConsumeLoop(configuration: configuration, postgres: postgres, handler: handler, relay: nil, health: nil, logger: TestEnvironment.logger())
+        let task = Task { try await loop.run() }
+        var seen: [String] = []
+        try await waitUntil(timeout: .seconds(30), "the batch was never processed") {
+            seen = try await postgres.query("SELECT value FROM \(identifier: schema).seen ORDER BY value").map { try $0.decode(String.self) }
+            return seen.count == 3
+        }
+        task.cancel()
+        _ = try? await task.value
+        let dead = try await postgres.query("SELECT count(*) FROM \(identifier: schema).outbox").first!.decode(Int.self)
+        await postgres.shutdown()
+        #expect(seen == ["a", "b", "c"])
+        #expect(handler.calls.withLock { $0 } == [3, 3], "the batch again, whole")
+        #expect(dead == 0, "nothing dead-lettered")
+    }
+}
+
 @Suite("Outbox")
 struct OutboxTests {
     @Test func headersSurviveTheByteaColumnExactly() {

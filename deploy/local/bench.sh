@@ -41,6 +41,8 @@ for b in $only; do
   case "$b" in
     webhook-latency) "$bin/funnel-bench" http-latency --webhook --port 18183 ;;
     http-control) "$bin/funnel-bench" http-latency --control --port 18184 ;;
+    # Each round again with a live reader of the output (how it was measured before 12-04), interleaved.
+    intake-pipeline) "$bin/funnel-bench" intake-pipeline --compare ;;
     *) "$bin/funnel-bench" "$b" ;;
   esac || { echo "benchmark $b failed"; exit 1; }
   read -r steal1 total1 < <(cpu_times)

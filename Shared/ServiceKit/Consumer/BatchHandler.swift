@@ -19,6 +19,7 @@ public enum HandlerOutcome: Sendable {
 /// thread (synchronous code: pipeline its statements), after duplicates were filtered out.
 public protocol BatchHandler: Sendable {
     /// Returns one outcome per record, in order. Throwing rolls the whole batch back for a retry; records that
-    /// keep failing are retried alone and then dead-lettered.
+    /// keep failing are retried alone and then dead-lettered. A unique violation (an insert without ON CONFLICT that
+    /// met a concurrent writer's row) runs the batch again at once, in a new transaction.
     func handle(_ records: [KafkaConsumedMessage], in connection: PostgresConnection) throws -> [HandlerOutcome]
 }

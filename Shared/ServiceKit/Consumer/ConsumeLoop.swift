@@ -173,11 +173,16 @@ public final class ConsumeLoop: Service, Sendable {
     /// One transaction for the batch. Fast path: the records' ids are inserted into the idempotent-consumer table
     /// in the same round trip as the handler's first statement (redeliveries are rare); if one was processed
     /// before, that insert's unique violation rolls the attempt back and the batch is run again on the careful
-    /// path, which first learns which ids are new.
+    /// path, which first learns which ids are new. Any other unique violation is a handler's insert that met a
+    /// concurrent writer's row (handlers may insert without ON CONFLICT where that race is rare): the batch runs
+    /// again at once too, in a new transaction that sees the other writer's row.
     private func process(_ batch: [KafkaConsumedMessage]) async throws {
         do {
             try await process(batch, assumeFresh: true)
-        } catch let error as PostgresError where error.isUniqueViolation && error.constraint == "processed_messages_pkey" {
+        } catch let error as PostgresError where error.isUniqueViolation {
+            if error.constraint != "processed_messages_pkey" {
+                logger.info("batch met a concurrent writer's row; running it again", metadata: ["constraint": "\(error.constraint ?? "")", "records": "\(batch.count)"])
+            }
             try await process(batch, assumeFresh: false)
         }
     }

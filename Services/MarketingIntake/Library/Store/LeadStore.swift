@@ -41,17 +41,20 @@ struct LeadStore: Sendable {
         return try Self.results(of: leads, plan: plan, insertRows: inserted)
     }
 
-    /// Writes `leads` with the transaction's COMMIT (one round trip fewer), for a caller that needs no outcome.
+    /// Writes `leads` with the transaction's COMMIT (one round trip fewer), for the consume loop, which needs no
+    /// outcome. A lead whose platform lead id a concurrent writer stored since the plan read fails the COMMIT with a
+    /// unique violation of `leads_source_platform_lead` (no ON CONFLICT, see ``LeadRows/insert(schema:topic:onConflict:)``);
+    /// the loop runs the batch again at once and this time the plan counts it a redelivery.
     func writeWithCommit(_ leads: [ValidatedLead], in connection: PostgresConnection) throws {
         guard !leads.isEmpty else { return }
-        for statement in try prepare(leads, in: connection).statements { connection.sendWithCommit(statement) }
+        for statement in try prepare(leads, onConflict: false, in: connection).statements { connection.sendWithCommit(statement) }
     }
 
     /// The batch's plan and the statements that carry it out.
-    private func prepare(_ leads: [ValidatedLead], check: SourceCheck? = nil,
+    private func prepare(_ leads: [ValidatedLead], check: SourceCheck? = nil, onConflict: Bool = true,
                          in connection: PostgresConnection) throws -> (plan: LeadBatchPlan, statements: [PostgresQuery]) {
         let plan = try self.plan(leads, check: check, in: connection)
-        return (plan, try statements(leads, plan: plan))
+        return (plan, try statements(leads, plan: plan, onConflict: onConflict))
     }
 
     /// Locks the batch's phones and decides each lead against what is stored (after `check`, in the same round
@@ -106,14 +109,14 @@ struct LeadStore: Sendable {
 
     /// The insert of the plan's new leads (with their counts from later leads of the batch, and their outbox rows)
     /// when there are any, then the update of stored leads' counts when there are any.
-    func statements(_ leads: [ValidatedLead], plan: LeadBatchPlan) throws -> [PostgresQuery] {
+    func statements(_ leads: [ValidatedLead], plan: LeadBatchPlan, onConflict: Bool = true) throws -> [PostgresQuery] {
         var statements: [PostgresQuery] = []
         var rows = LeadRows()
         for (index, (lead, decision)) in zip(leads, plan.decisions).enumerated() where decision == .insert {
             let counts = plan.batchCounts[index] ?? (0, 0)
             try rows.append(lead, floods: counts.floods, redeliveries: counts.redeliveries, service: service)
         }
-        if !rows.isEmpty { statements.append(rows.insert(schema: schema, topic: outputTopic)) }
+        if !rows.isEmpty { statements.append(rows.insert(schema: schema, topic: outputTopic, onConflict: onConflict)) }
         guard !plan.storedCounts.isEmpty else { return statements }
         // Sorted, so two batches counting on the same leads lock them in the same order.
         let counts = plan.storedCounts.sorted { $0.key.uuidString < $1.key.uuidString }
