@@ -187,7 +187,10 @@ import TestSupport
         // Every customer twice for python, and a third for java: 450 records over 4 partitions.
         try await first.pushLeads(customers + customers.shuffled())
         try await first.pushLeads(customers, line: "java")
-        try await first.waitForCount("SELECT count(*) FROM \(identifier: first.schema).processed_messages", 450, timeout: .seconds(60))
+        // Consumed: the partitions' positions add up to every record pushed (offsets start at 0).
+        try await first.waitForCount("""
+            SELECT coalesce(sum(next_offset), 0)::int8 FROM \(identifier: first.schema).consumed_positions WHERE topic = \(first.prefix + "identity.customers.v1")
+            """, 450, timeout: .seconds(60))
         let schema = first.schema
         let open = try await first.postgres.query("""
             SELECT count(*), count(DISTINCT (customer_id, product_line)) FROM \(identifier: schema).opportunities WHERE status IN ('queued', 'assigned', 'pool')

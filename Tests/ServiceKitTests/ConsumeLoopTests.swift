@@ -39,6 +39,7 @@ struct ConsumeLoopTests {
         let postgres = TestEnvironment.postgres()
         try await PostgresMigrator(schema: schema, migrations: [
             RuntimeTables.migration, PostgresMigration(version: 2, name: "seen", sql: "CREATE TABLE seen (value text NOT NULL);"),
+            RuntimeTables.consumedPositions(version: 3),
         ]).migrate(postgres, logger: TestEnvironment.logger())
         let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: TestEnvironment.kafkaClient()), logger: TestEnvironment.logger())
         let relay = OutboxRelay(connectionString: TestEnvironment.postgresURL, schema: schema, producer: producer, logger: TestEnvironment.logger())
@@ -114,6 +115,7 @@ extension ConsumeLoopTests {
         let postgres = TestEnvironment.postgres()
         try await PostgresMigrator(schema: schema, migrations: [
             RuntimeTables.migration, PostgresMigration(version: 2, name: "seen", sql: "CREATE TABLE seen (value text PRIMARY KEY);"),
+            RuntimeTables.consumedPositions(version: 3),
         ]).migrate(postgres, logger: TestEnvironment.logger())
         let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: TestEnvironment.kafkaClient()), logger: TestEnvironment.logger())
         _ = try await producer.sendBatch(["a", "b", "c"].map { KafkaOutgoingMessage(topic: input, key: nil, value: Array($0.utf8), headers: []) })

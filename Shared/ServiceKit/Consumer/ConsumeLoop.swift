@@ -150,14 +150,13 @@ public final class ConsumeLoop: Service, Sendable {
         while true {
             do {
                 let insert = outbox.insert(deadLetter(record, code: code, reason: reason))
-                let id = Self.messageID(record)
+                let span = PartitionSpan([record])
                 let schema = configuration.schema
-                try await postgres.withTransaction { tx in
-                    try tx.pipeline([
-                        "INSERT INTO \(identifier: schema).processed_messages (message_id, topic) VALUES (\(id), \(record.topic)) ON CONFLICT DO NOTHING",
-                        insert,
-                    ])
-                }
+                let statements = span.lockPositions(schema: schema) + [span.advanceAfterLock(schema: schema), insert]
+                    + (Self.cloudEventID(record).map { id -> [PostgresQuery] in
+                        ["INSERT INTO \(identifier: schema).processed_messages (message_id, topic) VALUES (\(id), \(record.topic)) ON CONFLICT DO NOTHING"]
+                    } ?? [])
+                try await postgres.withTransaction { tx in _ = try tx.pipeline(statements) }
                 deadLetterCounter.increment()
                 logger.error("record dead-lettered", metadata: ["topic": "\(record.topic)", "partition": "\(record.partition)", "offset": "\(record.offset)", "code": "\(code)"])
                 return
@@ -194,34 +193,48 @@ public final class ConsumeLoop: Service, Sendable {
         let service = configuration.service
         let deadLetterTopic = configuration.deadLetterTopic
         let (processed, duplicates, rejected) = try await postgres.withTransaction { tx -> (Int, Int, Int) in
+            // Every record is known as done by its partition's position; one with a CloudEvents id also by that id,
+            // which catches a producer's redelivery at a new offset.
+            let span = PartitionSpan(batch)
             var firstByID: [String: Int] = [:]
             var ids: [String] = []
             var topics: [String] = []
             for (index, record) in batch.enumerated() {
-                let id = Self.messageID(record)
+                guard let id = Self.cloudEventID(record) else { continue }
                 if firstByID[id] == nil {
                     firstByID[id] = index
                     ids.append(id)
                     topics.append(record.topic)
                 }
             }
-            let fresh: Set<String>
+            var fresh = Set(ids)
+            var consumedBefore: [KafkaTopicPartition: Int64] = [:]
             if assumeFresh {
-                tx.sendWithNext("""
-                    INSERT INTO \(identifier: schema).processed_messages (message_id, topic)
-                    SELECT * FROM unnest(\(PostgresArray(ids))::text[], \(PostgresArray(topics))::text[])
-                    """)
-                fresh = Set(ids)
+                tx.sendWithNext(span.advance(schema: schema))
+                if !ids.isEmpty {
+                    tx.sendWithNext("""
+                        INSERT INTO \(identifier: schema).processed_messages (message_id, topic)
+                        SELECT * FROM unnest(\(PostgresArray(ids))::text[], \(PostgresArray(topics))::text[])
+                        """)
+                }
             } else {
-                let inserted = try tx.query("""
-                    INSERT INTO \(identifier: schema).processed_messages (message_id, topic)
-                    SELECT * FROM unnest(\(PostgresArray(ids))::text[], \(PostgresArray(topics))::text[])
-                    ON CONFLICT DO NOTHING RETURNING message_id
-                    """)
-                fresh = Set(try inserted.map { try $0.decode(column: "message_id", as: String.self) })
+                let results = try tx.pipeline(span.lockPositions(schema: schema) + [span.advanceAfterLock(schema: schema)])
+                for row in results[1] {
+                    let (topic, partition, next) = try row.decode(String.self, Int32.self, Int64.self)
+                    consumedBefore[KafkaTopicPartition(topic: topic, partition: partition)] = next
+                }
+                if !ids.isEmpty {
+                    let inserted = try tx.query("""
+                        INSERT INTO \(identifier: schema).processed_messages (message_id, topic)
+                        SELECT * FROM unnest(\(PostgresArray(ids))::text[], \(PostgresArray(topics))::text[])
+                        ON CONFLICT DO NOTHING RETURNING message_id
+                        """)
+                    fresh = Set(try inserted.map { try $0.decode(column: "message_id", as: String.self) })
+                }
             }
             let records = batch.enumerated().filter { index, record in
-                let id = Self.messageID(record)
+                if let next = consumedBefore[record.topicPartition], record.offset < next { return false }
+                guard let id = Self.cloudEventID(record) else { return true }
                 return fresh.contains(id) && firstByID[id] == index
             }.map(\.element)
             if records.isEmpty { return (0, batch.count, 0) }
@@ -266,10 +279,11 @@ public final class ConsumeLoop: Service, Sendable {
         return OutboxRecord(topic: topic, key: record.key, headers: headers, payload: record.value)
     }
 
-    /// The dedupe key: the record's `ce_id`, or its coordinates when it has none (plain JSON pushes).
-    static func messageID(_ record: KafkaConsumedMessage) -> String {
-        if let id = record.header(CloudEventHeader.id), !id.isEmpty, id.utf8.count <= 200 { return "ce:" + id }
-        return "at:\(record.topic)/\(record.partition)/\(record.offset)"
+    /// The record's dedupe key in `processed_messages`: its `ce_id`. Records without one (plain JSON pushes) are
+    /// known as done by their partition's position alone.
+    static func cloudEventID(_ record: KafkaConsumedMessage) -> String? {
+        guard let id = record.header(CloudEventHeader.id), !id.isEmpty, id.utf8.count <= 200 else { return nil }
+        return "ce:" + id
     }
 
     private func backoff(_ attempt: Int) async {

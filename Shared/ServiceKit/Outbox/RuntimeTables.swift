@@ -33,4 +33,52 @@ public enum RuntimeTables {
             ALTER TABLE processed_messages ALTER COLUMN message_id TYPE text COLLATE "C";
             """)
     }
+
+    /// The runtime tables' third version (listed like ``bytewiseMessageIDs(version:)``): how far each partition has
+    /// been consumed, so a record is known as done by its coordinates with one row per partition rather than one
+    /// per record. Records without a CloudEvents id (marketing's plain JSON pushes) had each cost a row and two index
+    /// entries in `processed_messages` (4.7-7 us of PostgreSQL and 430 bytes of WAL per record at 20k records/s).
+    /// Coordinate ids already recorded there become the starting positions.
+    ///
+    /// `advance_consumed_positions` moves the batch's partitions from their first to their next offset, and fails with
+    /// a unique violation (constraint `consumed_positions_behind`) when a partition was consumed past its first offset
+    /// already, or is being consumed by a concurrent transaction that commits first: the consume loop then takes its
+    /// careful path, as for a message id seen before.
+    public static func consumedPositions(version: Int) -> PostgresMigration {
+        PostgresMigration(version: version, name: "runtime: consumed positions per partition", sql: """
+            CREATE TABLE consumed_positions (
+                topic text COLLATE "C" NOT NULL,
+                partition integer NOT NULL,
+                next_offset bigint NOT NULL,
+                updated_at timestamptz NOT NULL DEFAULT now(),
+                PRIMARY KEY (topic, partition)
+            );
+            -- Coordinate ids are 'at:' || topic || '/' || partition || '/' || offset (topic names cannot hold '/').
+            INSERT INTO consumed_positions (topic, partition, next_offset)
+            SELECT topic, split_part(rest, '/', 1)::integer, max(split_part(rest, '/', 2)::bigint) + 1
+            FROM (SELECT topic, substr(message_id, length(topic) + 5) AS rest FROM processed_messages
+                  WHERE message_id LIKE 'at:%' AND substr(message_id, 4, length(topic)) = topic) AS ids
+            GROUP BY 1, 2;
+            DELETE FROM processed_messages WHERE message_id LIKE 'at:%';
+            CREATE FUNCTION advance_consumed_positions(topics text[], partitions integer[], firsts bigint[], nexts bigint[]) RETURNS void
+            LANGUAGE plpgsql SET search_path FROM CURRENT AS $$
+            DECLARE
+                moved integer;
+            BEGIN
+                -- A partition seen for the first time starts at this batch; a concurrent first insert waits here.
+                INSERT INTO consumed_positions (topic, partition, next_offset)
+                SELECT * FROM unnest(topics, partitions, firsts) ON CONFLICT DO NOTHING;
+                -- Row locks: a concurrent batch of the same partition waits, then no longer matches once it commits.
+                WITH advanced AS (
+                    UPDATE consumed_positions p SET next_offset = b.next_offset, updated_at = now()
+                    FROM unnest(topics, partitions, firsts, nexts) AS b(topic, partition, first_offset, next_offset)
+                    WHERE p.topic = b.topic AND p.partition = b.partition AND p.next_offset <= b.first_offset
+                    RETURNING 1)
+                SELECT count(*) INTO moved FROM advanced;
+                IF moved < cardinality(topics) THEN
+                    RAISE EXCEPTION 'records at offsets already consumed' USING ERRCODE = 'unique_violation', CONSTRAINT = 'consumed_positions_behind';
+                END IF;
+            END $$;
+            """)
+    }
 }

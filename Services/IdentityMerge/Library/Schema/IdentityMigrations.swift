@@ -74,5 +74,6 @@ enum IdentityMigrations {
             CREATE INDEX decisions_customer ON decisions (customer_id, at);
             """),
         RuntimeTables.bytewiseMessageIDs(version: 3),
+        RuntimeTables.consumedPositions(version: 4),
     ]
 }

@@ -90,5 +90,6 @@ enum IntakeMigrations {
             ALTER TABLE leads ALTER COLUMN phone_key TYPE text COLLATE "C", ALTER COLUMN platform_lead_id TYPE text COLLATE "C";
             """),
         RuntimeTables.bytewiseMessageIDs(version: 5),
+        RuntimeTables.consumedPositions(version: 6),
     ]
 }

@@ -88,5 +88,6 @@ enum ChatMigrations {
             );
             """),
         RuntimeTables.bytewiseMessageIDs(version: 5),
+        RuntimeTables.consumedPositions(version: 6),
     ]
 }

@@ -151,5 +151,6 @@ enum SalesMigrations {
             DROP INDEX opportunities_customer;
             """),
         RuntimeTables.bytewiseMessageIDs(version: 4),
+        RuntimeTables.consumedPositions(version: 5),
     ]
 }
