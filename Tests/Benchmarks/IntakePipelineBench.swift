@@ -19,7 +19,8 @@ struct IntakePipelineBench: AsyncParsableCommand {
 
     @Option var leads = 100_000
     @Option var port = 18_181
-    @Option var rounds = 3
+    /// Five: on this shared host one round can run at half the speed of the next (kcat too), and a round lasts 3-6 s.
+    @Option var rounds = 5
     @Option(help: "FUNNEL_CONSUMER_CONCURRENCY of the service") var concurrency = 2
     @Flag(help: "also run each round with a reader consuming the output live (the measurement before 12-04)") var compare = false
 

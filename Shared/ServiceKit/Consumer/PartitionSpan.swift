@@ -1,8 +1,9 @@
 import Kafka
 import Postgres
 
-/// The offsets a batch covers in each of its partitions, and the statements that move the schema's
-/// `consumed_positions` past them (``RuntimeTables/consumedPositions(version:)``) in the batch's transaction.
+/// The offsets a batch's records without a CloudEvents id cover in each of their partitions, and the statements that
+/// move the schema's `consumed_positions` past them (``RuntimeTables/consumedPositions(version:)``) in the batch's
+/// transaction.
 struct PartitionSpan: Sendable {
     private(set) var topics: [String?] = []
     private(set) var partitions: [Int64?] = []
@@ -10,6 +11,8 @@ struct PartitionSpan: Sendable {
     private(set) var firsts: [Int64?] = []
     /// The offset after the highest of the batch in each partition.
     private(set) var nexts: [Int64?] = []
+
+    var isEmpty: Bool { topics.isEmpty }
 
     init(_ batch: [KafkaConsumedMessage]) {
         var bounds: [KafkaTopicPartition: (first: Int64, last: Int64)] = [:]
