@@ -189,23 +189,11 @@ struct LeadBatchTests {
 
     @Test func aConcurrentWriterOfTheSamePlatformLeadWinsAndTheOtherCountsARedelivery() async throws {
         let fixture = try await Fixture.make()
-        let source = fixture.sources[2]
-        let now = Date()
-        // No phone: no flood lock serialises the two, so the second's read cannot see the first's uncommitted lead.
-        let mine = try Self.lead(phone: nil, email: 3, platformLeadID: "race-1", source: source, at: now)
-        let theirs = try Self.lead(phone: nil, email: 4, platformLeadID: "race-1", source: source, at: now + 0.001)
-        let holder = HeldTransaction()
-        try await holder.begin()
-        let store = fixture.store
-        let first = try await holder.run { try store.write([mine], in: $0) }
+        let (mine, theirs, holder, first) = try await Self.holdingFirstOfTwo("race-1", fixture: fixture)
         #expect(first == [LeadWriteResult(leadID: UUID(uuidString: mine.event.leadID)!, inserted: true)])
         // The second insert waits on the first's uncommitted row, then takes the redelivery path once it commits.
         let second = Task { try await fixture.write([theirs]) }
-        let holderPID = try await holder.run { try $0.query("SELECT pg_backend_pid()").first!.decode(Int.self) }
-        let waiting: PostgresQuery = "SELECT count(*) FROM pg_stat_activity WHERE \(holderPID) = ANY(pg_blocking_pids(pid))"
-        try await waitUntil(timeout: .seconds(10), "the second writer never waited on the first's lead") {
-            try await fixture.client.query(waiting).first!.decode(Int.self) == 1
-        }
+        try await holder.waitUntilAnotherWaits(seenBy: fixture.client)
         try await holder.commit()
         #expect(try await second.value == [LeadWriteResult(leadID: UUID(uuidString: mine.event.leadID)!, inserted: false)])
         let state = try await fixture.state()
@@ -215,24 +203,28 @@ struct LeadBatchTests {
 }
 
 extension LeadBatchTests {
+    /// Two leads with one platform lead id and no phone (no flood lock serialises their writers, so the second's read
+    /// cannot see the first's uncommitted lead), and a transaction holding the first written but not committed.
+    static func holdingFirstOfTwo(_ platformLeadID: String, fixture: Fixture) async throws
+        -> (mine: ValidatedLead, theirs: ValidatedLead, holder: HeldTransaction, first: [LeadWriteResult]) {
+        let now = Date()
+        let mine = try lead(phone: nil, email: 3, platformLeadID: platformLeadID, source: fixture.sources[2], at: now)
+        let theirs = try lead(phone: nil, email: 4, platformLeadID: platformLeadID, source: fixture.sources[2], at: now + 0.001)
+        let holder = HeldTransaction()
+        try await holder.begin()
+        let store = fixture.store
+        let first = try await holder.run { try store.write([mine], in: $0) }
+        return (mine, theirs, holder, first)
+    }
+
     /// The consume loop's write has no ON CONFLICT: meeting a concurrent writer's lead fails its COMMIT with a unique
     /// violation (nothing of it is kept), and the transaction run again counts a redelivery, as the loop does.
     @Test func theConsumeLoopsWriteFailsOnAConcurrentWritersLeadAndItsRerunCountsARedelivery() async throws {
         let fixture = try await Fixture.make()
-        let source = fixture.sources[1]
-        let now = Date()
-        let mine = try Self.lead(phone: nil, email: 5, platformLeadID: "race-2", source: source, at: now)
-        let theirs = try Self.lead(phone: nil, email: 6, platformLeadID: "race-2", source: source, at: now + 0.001)
-        let holder = HeldTransaction()
-        try await holder.begin()
         let store = fixture.store
-        _ = try await holder.run { try store.write([mine], in: $0) }
+        let (mine, theirs, holder, _) = try await Self.holdingFirstOfTwo("race-2", fixture: fixture)
         let second = Task { try await fixture.client.withTransaction { try store.writeWithCommit([theirs], in: $0) } }
-        let holderPID = try await holder.run { try $0.query("SELECT pg_backend_pid()").first!.decode(Int.self) }
-        let waiting: PostgresQuery = "SELECT count(*) FROM pg_stat_activity WHERE \(holderPID) = ANY(pg_blocking_pids(pid))"
-        try await waitUntil(timeout: .seconds(10), "the second writer never waited on the first's lead") {
-            try await fixture.client.query(waiting).first!.decode(Int.self) == 1
-        }
+        try await holder.waitUntilAnotherWaits(seenBy: fixture.client)
         try await holder.commit()
         let failure = await #expect(throws: PostgresError.self) { try await second.value }
         #expect(failure?.isUniqueViolation == true)
@@ -261,6 +253,15 @@ final class HeldTransaction: @unchecked Sendable {
 
     func run<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
         try await thread.run { try body(self.connection!) }
+    }
+
+    /// Returns once another backend waits on this transaction's locks (as `client` sees it).
+    func waitUntilAnotherWaits(seenBy client: PostgresClient) async throws {
+        let pid = try await run { try $0.query("SELECT pg_backend_pid()").first!.decode(Int.self) }
+        let waiting: PostgresQuery = "SELECT count(*) FROM pg_stat_activity WHERE \(pid) = ANY(pg_blocking_pids(pid))"
+        try await waitUntil(timeout: .seconds(10), "no other writer ever waited on the held transaction") {
+            try await client.query(waiting).first!.decode(Int.self) == 1
+        }
     }
 
     func commit() async throws {

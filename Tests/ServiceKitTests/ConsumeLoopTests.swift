@@ -30,6 +30,15 @@ struct RecordingHandler: BatchHandler {
     }
 }
 
+/// A schema with the runtime tables and the `seen` table the test handlers write to.
+func migrateSeen(_ schema: String, _ postgres: PostgresClient, unique: Bool = false) async throws {
+    try await PostgresMigrator(schema: schema, migrations: [
+        RuntimeTables.migration,
+        PostgresMigration(version: 2, name: "seen", sql: unique ? "CREATE TABLE seen (value text PRIMARY KEY);" : "CREATE TABLE seen (value text NOT NULL);"),
+        RuntimeTables.consumedPositions(version: 3),
+    ]).migrate(postgres, logger: TestEnvironment.logger())
+}
+
 @Suite("Consume loop")
 struct ConsumeLoopTests {
     @Test func poisonIsDeadLetteredAfterRetriesAndThePartitionKeepsFlowing() async throws {
@@ -37,10 +46,7 @@ struct ConsumeLoopTests {
         let input = try TestEnvironment.makeTopic("in", partitions: 1)
         let dlq = try TestEnvironment.makeTopic("dlq", partitions: 1)
         let postgres = TestEnvironment.postgres()
-        try await PostgresMigrator(schema: schema, migrations: [
-            RuntimeTables.migration, PostgresMigration(version: 2, name: "seen", sql: "CREATE TABLE seen (value text NOT NULL);"),
-            RuntimeTables.consumedPositions(version: 3),
-        ]).migrate(postgres, logger: TestEnvironment.logger())
+        try await migrateSeen(schema, postgres)
         let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: TestEnvironment.kafkaClient()), logger: TestEnvironment.logger())
         let relay = OutboxRelay(connectionString: TestEnvironment.postgresURL, schema: schema, producer: producer, logger: TestEnvironment.logger())
         var configuration = ConsumeLoop.Configuration(service: "test", schema: schema, topics: [input],
@@ -113,10 +119,7 @@ extension ConsumeLoopTests {
         let schema = TestEnvironment.uniqueName("race")
         let input = try TestEnvironment.makeTopic("race", partitions: 1)
         let postgres = TestEnvironment.postgres()
-        try await PostgresMigrator(schema: schema, migrations: [
-            RuntimeTables.migration, PostgresMigration(version: 2, name: "seen", sql: "CREATE TABLE seen (value text PRIMARY KEY);"),
-            RuntimeTables.consumedPositions(version: 3),
-        ]).migrate(postgres, logger: TestEnvironment.logger())
+        try await migrateSeen(schema, postgres, unique: true)
         let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: TestEnvironment.kafkaClient()), logger: TestEnvironment.logger())
         _ = try await producer.sendBatch(["a", "b", "c"].map { KafkaOutgoingMessage(topic: input, key: nil, value: Array($0.utf8), headers: []) })
         await producer.shutdown()

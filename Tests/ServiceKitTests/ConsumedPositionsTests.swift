@@ -9,13 +9,6 @@ import ThreadExecutor
 /// Records without a CloudEvents id are known as done by their partition's position (`consumed_positions`).
 @Suite("Consumed positions")
 struct ConsumedPositionsTests {
-    func migrate(_ schema: String, _ postgres: PostgresClient) async throws {
-        try await PostgresMigrator(schema: schema, migrations: [
-            RuntimeTables.migration, PostgresMigration(version: 2, name: "seen", sql: "CREATE TABLE seen (value text NOT NULL);"),
-            RuntimeTables.consumedPositions(version: 3),
-        ]).migrate(postgres, logger: TestEnvironment.logger())
-    }
-
     func loop(_ schema: String, topic: String, group: String, postgres: PostgresClient) throws -> ConsumeLoop {
         var configuration = ConsumeLoop.Configuration(service: "test", schema: schema, topics: [topic],
                                                       consumer: KafkaConsumerConfiguration(client: TestEnvironment.kafkaClient(), groupID: group))
@@ -37,7 +30,7 @@ struct ConsumedPositionsTests {
         let schema = TestEnvironment.uniqueName("pos")
         let topic = try TestEnvironment.makeTopic("pos", partitions: 1)
         let postgres = TestEnvironment.postgres()
-        try await migrate(schema, postgres)
+        try await migrateSeen(schema, postgres)
         let seenQuery: PostgresQuery = "SELECT value FROM \(identifier: schema).seen ORDER BY value"
         try await send(["a", "b", "c"], to: topic)
         let first = Task { try await loop(schema, topic: topic, group: TestEnvironment.uniqueName("g1"), postgres: postgres).run() }
@@ -69,7 +62,7 @@ struct ConsumedPositionsTests {
     @Test func aConcurrentBatchOfTheSamePartitionFailsAsADuplicateOnceTheFirstCommits() async throws {
         let schema = TestEnvironment.uniqueName("posrace")
         let postgres = TestEnvironment.postgres()
-        try await migrate(schema, postgres)
+        try await migrateSeen(schema, postgres)
         await postgres.shutdown()
         /// Partition t/0 from `first` to `next`, u/3 from `first` / 2 to `next` / 2.
         @Sendable func advance(_ first: Int64, _ next: Int64) -> PostgresQuery {
@@ -113,7 +106,7 @@ struct ConsumedPositionsTests {
               ('at:p.campaign-leads.v1/0/7', 'p.campaign-leads.v1'), ('at:p.campaign-leads.v1/0/41', 'p.campaign-leads.v1'),
               ('at:p.campaign-leads.v1/2/3', 'p.campaign-leads.v1'), ('at:other/11/0', 'other'), ('ce:0193-x', 'p.campaign-leads.v1')
             """)
-        try await migrate(schema, postgres)
+        try await migrateSeen(schema, postgres)
         let positions = try await postgres.query("SELECT topic, partition, next_offset FROM \(identifier: schema).consumed_positions ORDER BY topic, partition")
             .map { row in let (t, p, n) = try row.decode(String.self, Int.self, Int64.self); return "\(t)/\(p)@\(n)" }
         let ids = try await postgres.query("SELECT message_id FROM \(identifier: schema).processed_messages").map { try $0.decode(String.self) }
