@@ -11,7 +11,16 @@ for exe in marketing-intake online-chat identity-merge sales-dispatch; do [ -x "
 echo "== PostgreSQL on 127.0.0.1:55432 (data in var/dev/pg)"
 deploy/local/postgres.sh start "$run/pg" 55432
 echo "== devbroker on 127.0.0.1:9092 (in memory; control channel 127.0.0.1:9192)"
+fresh_broker=1
+[ -f "$run/devbroker.pid" ] && kill -0 "$(cat "$run/devbroker.pid")" 2>/dev/null && fresh_broker=0
 deploy/local/devbroker.sh start "$root/.build/debug/devbroker" "$run" 127.0.0.1:9092 127.0.0.1:9192
+if [ "$fresh_broker" = 1 ]; then
+  # The devbroker keeps nothing across restarts: its topics start again at offset 0, and the positions the services
+  # recorded against the last one (consumed_positions) would make them skip the new records as consumed already.
+  psql -h 127.0.0.1 -p 55432 -U funnel -d funnel -Atqc "SELECT string_agg(format('DELETE FROM %I.consumed_positions', table_schema), '; ')
+      FROM information_schema.tables WHERE table_name = 'consumed_positions'" \
+    | { read -r forget; [ -n "$forget" ] && psql -h 127.0.0.1 -p 55432 -U funnel -d funnel -qc "$forget"; true; }
+fi
 export FUNNEL_POSTGRES_URL="postgresql://funnel@127.0.0.1:55432/funnel" FUNNEL_KAFKA_BOOTSTRAP="127.0.0.1:9092"
 # The mock broker holds an empty fetch for the full fetch.wait.max.ms even when data arrives (Kafka answers at
 # once), so on the devbroker a short wait keeps each hop fast.
