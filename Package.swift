@@ -115,7 +115,7 @@ let package = Package(
         ),
 
         // Test support: the embedded stack's addresses, unique names, devbroker control.
-        .target(name: "TestSupport", dependencies: ["Kafka", "Postgres", log], path: "Tests/TestSupport", swiftSettings: swiftSettings),
+        .target(name: "TestSupport", dependencies: ["Kafka", "Postgres", "ThreadExecutor", log], path: "Tests/TestSupport", swiftSettings: swiftSettings),
         .testTarget(name: "KafkaTests", dependencies: ["Kafka", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "PostgresTests", dependencies: ["Postgres", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "ContractsTests", dependencies: ["Contracts", "FastText", .product(name: "PropertyBased", package: "swift-property-based")],

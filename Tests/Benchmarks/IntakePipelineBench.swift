@@ -1,4 +1,5 @@
 import ArgumentParser
+import Contracts
 import Foundation
 import Kafka
 import TestSupport
@@ -74,7 +75,7 @@ struct IntakePipelineBench: AsyncParsableCommand {
         var read = 0
         func check(_ batch: [KafkaConsumedMessage]) {
             read += batch.count
-            for record in batch { if let id = record.header("ce_id") { seen.insert(id) } }
+            for record in batch { if let id = record.header(CloudEventHeader.id) { seen.insert(id) } }
         }
         if !liveReader { try await consumer.pause() }
         let partitions = (0..<Int32(Self.outputPartitions)).map { KafkaTopicPartition(topic: output, partition: $0) }

@@ -6,7 +6,6 @@ import PropertyBased
 import ServiceKit
 import Testing
 import TestSupport
-import ThreadExecutor
 
 /// ``LeadStore`` decides a whole batch in memory and writes it with one insert: these check, on the real
 /// PostgreSQL, that a batch ends exactly as its leads written one at a time would (flood window, redeliveries,
@@ -193,7 +192,7 @@ struct LeadBatchTests {
         #expect(first == [LeadWriteResult(leadID: UUID(uuidString: mine.event.leadID)!, inserted: true)])
         // The second insert waits on the first's uncommitted row, then takes the redelivery path once it commits.
         let second = Task { try await fixture.write([theirs]) }
-        try await holder.waitUntilAnotherWaits(seenBy: fixture.client)
+        try await holder.waitUntilAnotherWaits()
         try await holder.commit()
         #expect(try await second.value == [LeadWriteResult(leadID: UUID(uuidString: mine.event.leadID)!, inserted: false)])
         let state = try await fixture.state()
@@ -206,11 +205,11 @@ extension LeadBatchTests {
     /// Two leads with one platform lead id and no phone (no flood lock serialises their writers, so the second's read
     /// cannot see the first's uncommitted lead), and a transaction holding the first written but not committed.
     static func holdingFirstOfTwo(_ platformLeadID: String, fixture: Fixture) async throws
-        -> (mine: ValidatedLead, theirs: ValidatedLead, holder: HeldTransaction, first: [LeadWriteResult]) {
+        -> (mine: ValidatedLead, theirs: ValidatedLead, holder: HeldConnection, first: [LeadWriteResult]) {
         let now = Date()
         let mine = try lead(phone: nil, email: 3, platformLeadID: platformLeadID, source: fixture.sources[2], at: now)
         let theirs = try lead(phone: nil, email: 4, platformLeadID: platformLeadID, source: fixture.sources[2], at: now + 0.001)
-        let holder = HeldTransaction()
+        let holder = HeldConnection()
         try await holder.begin()
         let store = fixture.store
         let first = try await holder.run { try store.write([mine], in: $0) }
@@ -224,7 +223,7 @@ extension LeadBatchTests {
         let store = fixture.store
         let (mine, theirs, holder, _) = try await Self.holdingFirstOfTwo("race-2", fixture: fixture)
         let second = Task { try await fixture.client.withTransaction { try store.writeWithCommit([theirs], in: $0) } }
-        try await holder.waitUntilAnotherWaits(seenBy: fixture.client)
+        try await holder.waitUntilAnotherWaits()
         try await holder.commit()
         let failure = await #expect(throws: PostgresError.self) { try await second.value }
         #expect(failure?.isUniqueViolation == true)
@@ -234,41 +233,5 @@ extension LeadBatchTests {
         let state = try await fixture.state()
         #expect(state.leads == ["\(mine.event.leadID) f0 r1"])
         #expect(state.events.count == 1)
-    }
-}
-
-/// A transaction held open on a thread of its own (libpq blocks; never on the cooperative pool), so another writer
-/// can be raced against its uncommitted rows.
-final class HeldTransaction: @unchecked Sendable {
-    private let thread = DedicatedThread(name: "held-transaction")
-    /// Used only on `thread`.
-    private var connection: PostgresConnection?
-
-    func begin() async throws {
-        try await thread.run {
-            self.connection = try PostgresConnection(connectionString: TestEnvironment.postgresURL, logger: TestEnvironment.logger())
-            try self.connection!.executeScript("BEGIN")
-        }
-    }
-
-    func run<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
-        try await thread.run { try body(self.connection!) }
-    }
-
-    /// Returns once another backend waits on this transaction's locks (as `client` sees it).
-    func waitUntilAnotherWaits(seenBy client: PostgresClient) async throws {
-        let pid = try await run { try $0.query("SELECT pg_backend_pid()").first!.decode(Int.self) }
-        let waiting: PostgresQuery = "SELECT count(*) FROM pg_stat_activity WHERE \(pid) = ANY(pg_blocking_pids(pid))"
-        try await waitUntil(timeout: .seconds(10), "no other writer ever waited on the held transaction") {
-            try await client.query(waiting).first!.decode(Int.self) == 1
-        }
-    }
-
-    func commit() async throws {
-        try await thread.run {
-            defer { self.connection?.close(); self.connection = nil }
-            try self.connection!.executeScript("COMMIT")
-        }
-        await thread.shutdownGracefully()
     }
 }

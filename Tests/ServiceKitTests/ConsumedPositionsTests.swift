@@ -4,7 +4,6 @@ import Postgres
 import ServiceKit
 import Testing
 import TestSupport
-import ThreadExecutor
 
 /// Records without a CloudEvents id are known as done by their partition's position (`consumed_positions`).
 @Suite("Consumed positions")
@@ -68,20 +67,13 @@ struct ConsumedPositionsTests {
         @Sendable func advance(_ first: Int64, _ next: Int64) -> PostgresQuery {
             "SELECT \(identifier: schema).advance_consumed_positions(ARRAY['t', 'u'], ARRAY[0, 3], ARRAY[\(first), \(first / 2)]::int8[], ARRAY[\(next), \(next / 2)]::int8[])"
         }
-        let a = Session(), b = Session()
-        try await a.run { try $0.executeScript("BEGIN") }
+        let a = HeldConnection(), b = HeldConnection(), observer = HeldConnection()
+        try await a.begin()
         try await a.run { _ = try $0.query(advance(0, 10)) }
-        try await b.run { try $0.executeScript("BEGIN") }
+        try await b.begin()
         let blocked = Task { try await b.run { _ = try $0.query(advance(0, 10)) } }
-        let aPID = try await a.run { try $0.query("SELECT pg_backend_pid()").first!.decode(Int.self) }
-        let observer = Session()
-        try await waitUntil(timeout: .seconds(10), "the second batch never waited on the first") {
-            let waiting = try await observer.run { connection -> Int in
-                try connection.query("SELECT count(*) FROM pg_stat_activity WHERE \(aPID) = ANY(pg_blocking_pids(pid))").first!.decode(Int.self)
-            }
-            return waiting == 1
-        }
-        try await a.run { try $0.executeScript("COMMIT") }
+        try await a.waitUntilAnotherWaits()
+        try await a.commit()
         let failure = await #expect(throws: PostgresError.self) { try await blocked.value }
         #expect(failure?.isUniqueViolation == true)
         #expect(failure?.constraint == "consumed_positions_behind")
@@ -92,7 +84,7 @@ struct ConsumedPositionsTests {
                 .map { row in let (t, p, n) = try row.decode(String.self, Int.self, Int64.self); return "\(t)/\(p)@\(n)" }
         }
         #expect(positions == ["t/0@12", "u/3@6"])
-        for session in [a, b, observer] { await session.close() }
+        for held in [b, observer] { await held.close() }
     }
 
     /// Coordinate ids recorded before the positions existed become the starting positions, and leave the table.
@@ -113,27 +105,5 @@ struct ConsumedPositionsTests {
         await postgres.shutdown()
         #expect(positions == ["other/11@1", "p.campaign-leads.v1/0@42", "p.campaign-leads.v1/2@4"])
         #expect(ids == ["ce:0193-x"])
-    }
-}
-
-/// A connection on a thread of its own (libpq blocks; never on the cooperative pool), so one transaction can wait on
-/// another's locks.
-final class Session: @unchecked Sendable {
-    private let thread = DedicatedThread(name: "session")
-    /// Used only on `thread`.
-    private var connection: PostgresConnection?
-
-    func run<T: Sendable>(_ body: @escaping @Sendable (PostgresConnection) throws -> T) async throws -> T {
-        try await thread.run {
-            if self.connection == nil {
-                self.connection = try PostgresConnection(connectionString: TestEnvironment.postgresURL, logger: TestEnvironment.logger())
-            }
-            return try body(self.connection!)
-        }
-    }
-
-    func close() async {
-        _ = try? await thread.run { self.connection?.close(); self.connection = nil }
-        await thread.shutdownGracefully()
     }
 }

@@ -155,8 +155,7 @@ public final class ConsumeLoop: Service, Sendable {
                 if let id = Self.cloudEventID(record) {
                     done = ["INSERT INTO \(identifier: schema).processed_messages (message_id, topic) VALUES (\(id), \(record.topic)) ON CONFLICT DO NOTHING"]
                 } else {
-                    let span = PartitionSpan([record])
-                    done = span.lockPositions(schema: schema) + [span.advanceAfterLock(schema: schema)]
+                    done = PartitionSpan([record]).lockAndAdvance(schema: schema)
                 }
                 let statements = done + [insert]
                 try await postgres.withTransaction { tx in _ = try tx.pipeline(statements) }
@@ -182,7 +181,7 @@ public final class ConsumeLoop: Service, Sendable {
         do {
             try await process(batch, assumeFresh: true)
         } catch let error as PostgresError where error.isUniqueViolation {
-            if error.constraint != "processed_messages_pkey" {
+            if error.constraint != "processed_messages_pkey" && error.constraint != "consumed_positions_behind" {
                 logger.info("batch met a concurrent writer's row; running it again", metadata: ["constraint": "\(error.constraint ?? "")", "records": "\(batch.count)"])
             }
             try await process(batch, assumeFresh: false)
@@ -199,12 +198,13 @@ public final class ConsumeLoop: Service, Sendable {
             // A record with a CloudEvents id is known as done by that id (which also catches a producer's redelivery
             // at a new offset); one without, by its partition's position. The position costs a function call per
             // batch (about 0.1 ms), so batches of CloudEvents alone, the services' own topics, skip it.
-            let span = PartitionSpan(batch.filter { Self.cloudEventID($0) == nil })
+            let eventIDs = batch.map(Self.cloudEventID)
+            let span = PartitionSpan(zip(batch, eventIDs).filter { $0.1 == nil }.map(\.0))
             var firstByID: [String: Int] = [:]
             var ids: [String] = []
             var topics: [String] = []
             for (index, record) in batch.enumerated() {
-                guard let id = Self.cloudEventID(record) else { continue }
+                guard let id = eventIDs[index] else { continue }
                 if firstByID[id] == nil {
                     firstByID[id] = index
                     ids.append(id)
@@ -222,7 +222,7 @@ public final class ConsumeLoop: Service, Sendable {
                         """)
                 }
             } else if !span.isEmpty {
-                let results = try tx.pipeline(span.lockPositions(schema: schema) + [span.advanceAfterLock(schema: schema)])
+                let results = try tx.pipeline(span.lockAndAdvance(schema: schema))
                 for row in results[1] {
                     let (topic, partition, next) = try row.decode(String.self, Int32.self, Int64.self)
                     consumedBefore[KafkaTopicPartition(topic: topic, partition: partition)] = next
@@ -237,7 +237,7 @@ public final class ConsumeLoop: Service, Sendable {
                 fresh = Set(try inserted.map { try $0.decode(column: "message_id", as: String.self) })
             }
             let records = batch.enumerated().filter { index, record in
-                guard let id = Self.cloudEventID(record) else { return record.offset >= consumedBefore[record.topicPartition] ?? .min }
+                guard let id = eventIDs[index] else { return record.offset >= consumedBefore[record.topicPartition] ?? .min }
                 return fresh.contains(id) && firstByID[id] == index
             }.map(\.element)
             if records.isEmpty { return (0, batch.count, 0) }

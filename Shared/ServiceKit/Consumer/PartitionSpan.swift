@@ -42,9 +42,10 @@ struct PartitionSpan: Sendable {
         """
     }
 
-    /// The careful path, first: each partition's position (a new partition's is its first offset), locked until the
-    /// transaction ends. The second statement's rows are `topic, partition, next_offset`.
-    func lockPositions(schema: String) -> [PostgresQuery] {
+    /// The careful path: each partition's position before this batch (a new partition's is its first offset), locked
+    /// until the transaction ends, then moved past the batch (never back). The second statement's rows are `topic,
+    /// partition, next_offset` as they were.
+    func lockAndAdvance(schema: String) -> [PostgresQuery] {
         [
             """
             INSERT INTO \(identifier: schema).consumed_positions (topic, partition, next_offset)
@@ -58,15 +59,11 @@ struct PartitionSpan: Sendable {
             ORDER BY p.topic, p.partition
             FOR UPDATE OF p
             """,
+            """
+            UPDATE \(identifier: schema).consumed_positions p SET next_offset = greatest(p.next_offset, b.next_offset), updated_at = now()
+            FROM unnest(\(PostgresArray(topics))::text[], (\(PostgresArray(partitions))::int8[])::int4[], \(PostgresArray(nexts))::int8[]) AS b(topic, partition, next_offset)
+            WHERE p.topic = b.topic AND p.partition = b.partition
+            """,
         ]
-    }
-
-    /// The careful path, then: every partition's position moves past the batch (never back).
-    func advanceAfterLock(schema: String) -> PostgresQuery {
-        """
-        UPDATE \(identifier: schema).consumed_positions p SET next_offset = greatest(p.next_offset, b.next_offset), updated_at = now()
-        FROM unnest(\(PostgresArray(topics))::text[], (\(PostgresArray(partitions))::int8[])::int4[], \(PostgresArray(nexts))::int8[]) AS b(topic, partition, next_offset)
-        WHERE p.topic = b.topic AND p.partition = b.partition
-        """
     }
 }
