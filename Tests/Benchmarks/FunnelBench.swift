@@ -8,7 +8,7 @@ struct FunnelBench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "funnel-bench",
         abstract: "Funnel benchmarks (run through `make bench`).",
-        subcommands: [KafkaBench.self, IntakePipelineBench.self, HTTPLatencyBench.self, IdentityBench.self, DispatchBench.self, ChatBench.self]
+        subcommands: [KafkaBench.self, IntakePipelineBench.self, OutboxChurnBench.self, HTTPLatencyBench.self, IdentityBench.self, DispatchBench.self, ChatBench.self]
     )
 }
 

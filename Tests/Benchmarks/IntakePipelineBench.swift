@@ -23,6 +23,7 @@ struct IntakePipelineBench: AsyncParsableCommand {
     /// Five: on this shared host one round can run at half the speed of the next (kcat too), and a round lasts 3-6 s.
     @Option var rounds = 5
     @Option(help: "FUNNEL_CONSUMER_CONCURRENCY of the service") var concurrency = 2
+    @Option(help: "FUNNEL_OUTBOX_VACUUM_EVERY of the service (default: the service's)") var outboxVacuumEvery: Int?
     @Flag(help: "also run each round with a reader consuming the output live (the measurement before 12-04)") var compare = false
 
     static let outputPartitions = BenchService.intakeTopics.first { $0.0 == "leads.captured.v1" }!.1
@@ -52,7 +53,9 @@ struct IntakePipelineBench: AsyncParsableCommand {
 
     func once(liveReader: Bool) async throws -> (Double, Double) {
         // Info level: the service's partition assignments and revocations, to explain a round whose output stalled.
-        let service = try BenchService(port: port, extra: ["FUNNEL_CONSUMER_CONCURRENCY": String(concurrency), "FUNNEL_LOG_LEVEL": "info"])
+        var environment = ["FUNNEL_CONSUMER_CONCURRENCY": String(concurrency), "FUNNEL_LOG_LEVEL": "info"]
+        if let outboxVacuumEvery { environment["FUNNEL_OUTBOX_VACUUM_EVERY"] = String(outboxVacuumEvery) }
+        let service = try BenchService(port: port, extra: environment)
         let source = TestEnvironment.uniqueName("src")
         _ = try service.createSource(name: source)
         let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: TestEnvironment.kafkaClient("bench")), logger: TestEnvironment.logger())

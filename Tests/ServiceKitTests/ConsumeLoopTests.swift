@@ -177,4 +177,52 @@ struct OutboxTests {
         #expect(unsent == 0)
         await postgres.shutdown()
     }
+    /// Waves of rows, each relayed, deleted and (as it passes `vacuumEvery` deleted rows) vacuumed before the next:
+    /// the outbox's file stays the size of one wave, where without the vacuum each wave would add its own pages
+    /// (autovacuum looks at a table at most once a minute).
+    @Test func theRelayVacuumsTheOutboxSoItsSpaceIsReused() async throws {
+        let schema = TestEnvironment.uniqueName("vacuum")
+        let topic = try TestEnvironment.makeTopic("out", partitions: 1)
+        let postgres = TestEnvironment.postgres()
+        try await PostgresMigrator(schema: schema, migrations: [RuntimeTables.migration]).migrate(postgres, logger: TestEnvironment.logger())
+        let outbox = Outbox(schema: schema)
+        let wave = 1_000, waves = 5
+        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: TestEnvironment.kafkaClient()), logger: TestEnvironment.logger())
+        let relay = OutboxRelay(connectionString: TestEnvironment.postgresURL, schema: schema, producer: producer, logger: TestEnvironment.logger(),
+                                batchSize: wave, vacuumEvery: wave)
+        let task = Task { try await relay.run() }
+        let reader = try TopicReader(topic: topic)
+        let payload = [UInt8](repeating: 7, count: 400)
+        var pages: [Int] = []
+        var got = 0
+        for n in 1...waves {
+            try await postgres.withTransaction { tx in
+                try tx.pipeline([outbox.insert((0..<wave).map { i in
+                    OutboxRecord(topic: topic, key: nil, headers: [KafkaHeader(key: "ce_id", text: "w\(n)-\(i)")], payload: payload)
+                })])
+            }
+            pages.append(try await postgres.query("SELECT (pg_relation_size(\(schema + ".outbox")::regclass) / 8192)::int").first!.decode(Int.self))
+            got += try await reader.read(atLeast: wave, settle: .milliseconds(100)).count
+            // The wave is published; its rows leave in the relay's next fetch, then the vacuum follows (or autovacuum,
+            // which the relay's vacuum skips rather than wait for).
+            let deadline = ContinuousClock.now + .seconds(60)
+            var vacuumed = 0
+            while ContinuousClock.now < deadline {
+                vacuumed = try await postgres.query("""
+                    SELECT (vacuum_count + autovacuum_count)::int FROM pg_stat_user_tables WHERE schemaname = \(schema) AND relname = 'outbox'
+                    """).first!.decode(Int.self)
+                if vacuumed >= n { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(vacuumed >= n, "wave \(n) vacuumed")
+        }
+        await reader.close()
+        task.cancel()
+        _ = try? await task.value
+        await producer.shutdown()
+        await postgres.shutdown()
+        #expect(got == wave * waves)
+        #expect(pages[0] >= 20, "one wave fills pages: \(pages)")
+        #expect(pages.last! <= pages[0] + pages[0] / 2, "later waves reuse the first wave's space: \(pages)")
+    }
 }

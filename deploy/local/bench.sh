@@ -29,7 +29,7 @@ export FUNNEL_BENCH_RESULTS="$run/results.txt"
 # The share of CPU time the hypervisor gave to other guests (steal), from /proc/stat: on a shared host it explains
 # a slow run, so every benchmark's result is followed by the steal measured while it ran.
 cpu_times() { awk '/^cpu /{ t = 0; for (i = 2; i <= NF; i++) t += $i; print $9, t }' /proc/stat; }
-only=${BENCH:-kafka intake-pipeline http-latency http-control webhook-latency identity dispatch chat}
+only=${BENCH:-kafka intake-pipeline outbox-churn http-latency http-control webhook-latency identity dispatch chat}
 for b in $only; do
   echo "== $b"
   quiesce

@@ -13,7 +13,8 @@ import ThreadExecutor
 /// One replica relays at a time (a session advisory lock on the relay's own connection), so records leave in
 /// outbox order and a key's events stay in order; the others stand by and take over when its connection ends.
 /// Delivery is at least once: a crash between a delivery report and the mark re-sends those records with the
-/// same `ce_id`, which consumers dedupe.
+/// same `ce_id`, which consumers dedupe. After every `vacuumEvery` deleted rows it has the outbox vacuumed
+/// (``OutboxVacuum``), so a queue that turns over its whole content every second does not grow until autovacuum.
 public final class OutboxRelay: Service, Sendable {
     private let connectionString: String
     private let schema: String
@@ -23,13 +24,15 @@ public final class OutboxRelay: Service, Sendable {
     private let batchSize: Int
     /// How long message ids are kept in the idempotent-consumer table: the redelivery window we dedupe.
     private let dedupeRetention: Duration
+    /// Delivered rows deleted between two vacuums of the outbox (``OutboxVacuum``); zero leaves it to autovacuum.
+    private let vacuumEvery: Int
     private let published: Counter
     private let failures: Counter
     private let backlog: Gauge
     public let health: HealthState?
 
     public init(connectionString: String, schema: String, producer: KafkaProducer, logger: Logger, health: HealthState? = nil,
-                batchSize: Int = 1_000, dedupeRetention: Duration = .seconds(7 * 86_400)) {
+                batchSize: Int = 1_000, dedupeRetention: Duration = .seconds(7 * 86_400), vacuumEvery: Int = 10_000) {
         self.connectionString = connectionString
         self.schema = schema
         self.producer = producer
@@ -37,6 +40,7 @@ public final class OutboxRelay: Service, Sendable {
         self.health = health
         self.batchSize = batchSize
         self.dedupeRetention = dedupeRetention
+        self.vacuumEvery = vacuumEvery
         self.published = Counter(label: "funnel_outbox_published_total", dimensions: [("schema", schema)])
         self.failures = Counter(label: "funnel_outbox_delivery_failures_total", dimensions: [("schema", schema)])
         self.backlog = Gauge(label: "funnel_outbox_backlog", dimensions: [("schema", schema)])
@@ -48,9 +52,13 @@ public final class OutboxRelay: Service, Sendable {
     public func run() async throws {
         let thread = DedicatedThread(name: "outbox-relay-\(schema)")
         let session = RelaySession(connectionString: connectionString, schema: schema, logger: logger)
+        let vacuum = vacuumEvery > 0 ? OutboxVacuum(connectionString: connectionString, schema: schema, logger: logger, every: vacuumEvery) : nil
         defer {
             thread.submit { session.close() }
-            Task { await thread.shutdownGracefully() }
+            Task {
+                await thread.shutdownGracefully()
+                await vacuum?.shutdown()
+            }
         }
         var lastHousekeeping = ContinuousClock.now - .seconds(3_600)
         // Delivered rows not yet deleted: they leave the outbox in the next fetch's statement, so a cycle costs one
@@ -71,6 +79,7 @@ public final class OutboxRelay: Service, Sendable {
                     await wake.wait(timeout: .seconds(1))
                     continue
                 }
+                vacuum?.deleted(sent.count)
                 if let unsent {
                     backlog.record(unsent)
                     lastHousekeeping = .now

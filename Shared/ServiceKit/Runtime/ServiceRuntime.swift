@@ -49,7 +49,8 @@ public struct ServiceRuntime: Sendable {
         // only delays each event (measured: p99 37 ms with 2 ms, 17 ms with 0 on the identity bench).
         producerConfiguration.linger = .zero
         let producer = try KafkaProducer(configuration: producerConfiguration, logger: logger)
-        let relay = OutboxRelay(connectionString: settings.postgresURL, schema: settings.schema, producer: producer, logger: logger, health: health)
+        let relay = OutboxRelay(connectionString: settings.postgresURL, schema: settings.schema, producer: producer, logger: logger, health: health,
+                                vacuumEvery: settings.outboxVacuumEvery)
         return ServiceRuntime(settings: settings, logger: logger, postgres: postgres, producer: producer, relay: relay, health: health, registry: registry)
     }
 

@@ -33,6 +33,8 @@ public struct ServiceSettings: Sendable {
     public var consumerMaxRetries: Int
     /// Consume loops per process: group members of their own, each with its partitions and transactions.
     public var consumerConcurrency: Int = 2
+    /// Delivered outbox rows deleted between two vacuums of the outbox by its relay (0: autovacuum only).
+    public var outboxVacuumEvery: Int = 10_000
     public var httpHost: String
     public var httpPort: Int
     public var httpMaxBodyBytes: Int
@@ -68,6 +70,7 @@ public struct ServiceSettings: Sendable {
         ("FUNNEL_CONSUMER_BATCH_SIZE", "1000", "records per batch transaction"),
         ("FUNNEL_CONSUMER_MAX_RETRIES", "5", "retries (backoff with jitter) before a record goes to dlq.<service>.v1"),
         ("FUNNEL_CONSUMER_CONCURRENCY", "2", "consume loops per process (each a group member with its own partitions)"),
+        ("FUNNEL_OUTBOX_VACUUM_EVERY", "10000", "delivered outbox rows between two vacuums of the outbox by its relay (0: autovacuum only)"),
         ("FUNNEL_HTTP_HOST", "127.0.0.1", "HTTP listen address"),
         ("FUNNEL_HTTP_PORT", "per service (marketing-intake 8081)", "HTTP port"),
         ("FUNNEL_HTTP_MAX_BODY_BYTES", "65536", "largest accepted request body (413 above)"),
@@ -184,6 +187,7 @@ public struct ServiceSettings: Sendable {
             settings.usesDevelopmentSecrets = true
         }
         settings.consumerConcurrency = try int("FUNNEL_CONSUMER_CONCURRENCY", 2, range: 1...64)
+        settings.outboxVacuumEvery = try int("FUNNEL_OUTBOX_VACUUM_EVERY", 10_000, range: 0...100_000_000)
         return settings
     }
 
