@@ -147,6 +147,15 @@ extension ConsumeLoopTests {
 
 @Suite("Outbox")
 struct OutboxTests {
+    /// A new schema with the runtime tables, a one-partition topic for the relay, and the client that migrated it.
+    static func emptyOutbox(_ name: String) async throws -> (schema: String, topic: String, postgres: PostgresClient, outbox: Outbox) {
+        let schema = TestEnvironment.uniqueName(name)
+        let topic = try TestEnvironment.makeTopic("out", partitions: 1)
+        let postgres = TestEnvironment.postgres()
+        try await PostgresMigrator(schema: schema, migrations: [RuntimeTables.migration]).migrate(postgres, logger: TestEnvironment.logger())
+        return (schema, topic, postgres, Outbox(schema: schema))
+    }
+
     @Test func headersSurviveTheByteaColumnExactly() {
         let headers = [KafkaHeader(key: "ce_id", text: "x"), KafkaHeader(key: "bin", value: [0, 255, 10]), KafkaHeader(key: "null", value: nil), KafkaHeader(key: "", value: [])]
         #expect(HeaderCodec.decode(HeaderCodec.encode(headers)) == headers)
@@ -154,11 +163,7 @@ struct OutboxTests {
     }
 
     @Test func onlyOneRelayPublishesAtATime() async throws {
-        let schema = TestEnvironment.uniqueName("relay")
-        let topic = try TestEnvironment.makeTopic("out", partitions: 1)
-        let postgres = TestEnvironment.postgres()
-        try await PostgresMigrator(schema: schema, migrations: [RuntimeTables.migration]).migrate(postgres, logger: TestEnvironment.logger())
-        let outbox = Outbox(schema: schema)
+        let (schema, topic, postgres, outbox) = try await Self.emptyOutbox("relay")
         let count = 3_000
         try await postgres.withTransaction { tx in
             try tx.pipeline((0..<count).map { i in outbox.insert(OutboxRecord(topic: topic, key: Array("k".utf8), headers: [KafkaHeader(key: "ce_id", text: "e\(i)")], payload: Array("\(i)".utf8))) })
@@ -177,15 +182,12 @@ struct OutboxTests {
         #expect(unsent == 0)
         await postgres.shutdown()
     }
+
     /// Waves of rows, each relayed, deleted and (as it passes `vacuumEvery` deleted rows) vacuumed before the next:
     /// later waves reuse the space, where without the vacuum each wave adds its own pages (autovacuum looks at a
     /// table at most once a minute).
     @Test func theRelayVacuumsTheOutboxSoItsSpaceIsReused() async throws {
-        let schema = TestEnvironment.uniqueName("vacuum")
-        let topic = try TestEnvironment.makeTopic("out", partitions: 1)
-        let postgres = TestEnvironment.postgres()
-        try await PostgresMigrator(schema: schema, migrations: [RuntimeTables.migration]).migrate(postgres, logger: TestEnvironment.logger())
-        let outbox = Outbox(schema: schema)
+        let (schema, topic, postgres, outbox) = try await Self.emptyOutbox("vacuum")
         let wave = 1_000, waves = 5
         let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: TestEnvironment.kafkaClient()), logger: TestEnvironment.logger())
         let relay = OutboxRelay(connectionString: TestEnvironment.postgresURL, schema: schema, producer: producer, logger: TestEnvironment.logger(),
