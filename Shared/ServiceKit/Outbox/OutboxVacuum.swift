@@ -8,10 +8,10 @@ import ThreadExecutor
 ///
 /// The outbox is a queue: every row is inserted, published and deleted within a second or so. Autovacuum looks at a
 /// table at most once a minute, so under load the outbox grew by every row written until then. Each new page had to
-/// be added to the table file, and each dirty page later written out and evicted from shared buffers. Measured with
-/// `perf` on the intake pipeline (2 cores, 100k leads), that was most of the 11 us per lead PostgreSQL spent
-/// extending tables. With a vacuum after every 10,000 deleted rows, the outbox stays a few hundred pages that stay
-/// in shared buffers.
+/// be added to the table file, and each dirty page later written out and evicted from shared buffers. Measured by
+/// `funnel-bench outbox-churn` (600k event-sized rows at about 50k rows/s, 2 cores): with a vacuum after every
+/// 10,000 deleted rows the outbox stays about 14 MB, which fits in shared buffers, against 452 MB with autovacuum
+/// only, and it moves 4-15 % more rows a second.
 ///
 /// The vacuum runs on its own thread and connection, so the relay keeps publishing meanwhile. It never waits:
 /// `SKIP_LOCKED` skips a round when autovacuum holds the table, and a request while one runs only adds to the
