@@ -81,7 +81,6 @@ struct IntakePipelineBench: AsyncParsableCommand {
             for record in batch { if let id = record.header(CloudEventHeader.id) { seen.insert(id) } }
         }
         if !liveReader { try await consumer.pause() }
-        let partitions = (0..<Int32(Self.outputPartitions)).map { KafkaTopicPartition(topic: output, partition: $0) }
         let started = ContinuousClock.now
         let child = try service.start()
         var count = 0
@@ -98,7 +97,7 @@ struct IntakePipelineBench: AsyncParsableCommand {
                 out = count + batch.count
             } else {
                 try await Task.sleep(for: .milliseconds(10))
-                out = Int(try await consumer.endOffsets(partitions).values.reduce(0, +))
+                out = try await consumer.recordCount(topic: output, partitions: Self.outputPartitions)
             }
             guard out > count else { continue }
             let now = ContinuousClock.now

@@ -207,7 +207,10 @@ struct KafkaClientTests {
         let reports = try await producer.sendBatch(messages(topic, count: 90)).map { try $0.get() }
         await producer.shutdown()
         var expected: [KafkaTopicPartition: Int64] = Dictionary(uniqueKeysWithValues: partitions.map { ($0, 0) })
-        for report in reports { expected[KafkaTopicPartition(topic: topic, partition: report.partition)] = max(expected[KafkaTopicPartition(topic: topic, partition: report.partition)]!, report.offset + 1) }
+        for report in reports {
+            let tp = KafkaTopicPartition(topic: topic, partition: report.partition)
+            expected[tp] = max(expected[tp]!, report.offset + 1)
+        }
         #expect(try await consumer.endOffsets(partitions) == expected)
         #expect(expected.values.reduce(0, +) == 90)
         await #expect(throws: KafkaError.self) {

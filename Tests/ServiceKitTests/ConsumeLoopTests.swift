@@ -39,6 +39,15 @@ func migrateSeen(_ schema: String, _ postgres: PostgresClient, unique: Bool = fa
     ]).migrate(postgres, logger: TestEnvironment.logger())
 }
 
+/// Plain records (no key, no headers: no CloudEvents id), as marketing's JSON pushes arrive.
+func sendPlain(_ values: [String], to topic: String) async throws {
+    let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: TestEnvironment.kafkaClient()), logger: TestEnvironment.logger())
+    for result in try await producer.sendBatch(values.map { KafkaOutgoingMessage(topic: topic, key: nil, value: Array($0.utf8), headers: []) }) {
+        _ = try result.get()
+    }
+    await producer.shutdown()
+}
+
 @Suite("Consume loop")
 struct ConsumeLoopTests {
     @Test func poisonIsDeadLetteredAfterRetriesAndThePartitionKeepsFlowing() async throws {
@@ -120,9 +129,7 @@ extension ConsumeLoopTests {
         let input = try TestEnvironment.makeTopic("race", partitions: 1)
         let postgres = TestEnvironment.postgres()
         try await migrateSeen(schema, postgres, unique: true)
-        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: TestEnvironment.kafkaClient()), logger: TestEnvironment.logger())
-        _ = try await producer.sendBatch(["a", "b", "c"].map { KafkaOutgoingMessage(topic: input, key: nil, value: Array($0.utf8), headers: []) })
-        await producer.shutdown()
+        try await sendPlain(["a", "b", "c"], to: input)
         var configuration = ConsumeLoop.Configuration(service: "test", schema: schema, topics: [input],
                                                       consumer: KafkaConsumerConfiguration(client: TestEnvironment.kafkaClient(), groupID: TestEnvironment.uniqueName("g")))
         configuration.maxRetries = 0

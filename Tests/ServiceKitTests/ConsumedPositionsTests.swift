@@ -15,12 +15,9 @@ struct ConsumedPositionsTests {
         return ConsumeLoop(configuration: configuration, postgres: postgres, handler: RecordingHandler(schema: schema), relay: nil, health: nil, logger: TestEnvironment.logger())
     }
 
-    func send(_ values: [String], to topic: String) async throws {
-        let producer = try KafkaProducer(configuration: KafkaProducerConfiguration(client: TestEnvironment.kafkaClient()), logger: TestEnvironment.logger())
-        for result in try await producer.sendBatch(values.map { KafkaOutgoingMessage(topic: topic, key: nil, value: Array($0.utf8), headers: []) }) {
-            _ = try result.get()
-        }
-        await producer.shutdown()
+    /// `consumed_positions` as `topic/partition@next_offset`, in order.
+    static func positions(_ schema: String) -> PostgresQuery {
+        "SELECT format('%s/%s@%s', topic, partition, next_offset) FROM \(identifier: schema).consumed_positions ORDER BY topic, partition"
     }
 
     /// A new group reads the whole partition again (as after a reset of the group's offsets, or a crash before the
@@ -31,14 +28,14 @@ struct ConsumedPositionsTests {
         let postgres = TestEnvironment.postgres()
         try await migrateSeen(schema, postgres)
         let seenQuery: PostgresQuery = "SELECT value FROM \(identifier: schema).seen ORDER BY value"
-        try await send(["a", "b", "c"], to: topic)
+        try await sendPlain(["a", "b", "c"], to: topic)
         let first = Task { try await loop(schema, topic: topic, group: TestEnvironment.uniqueName("g1"), postgres: postgres).run() }
         try await waitUntil(timeout: .seconds(30), "the first group never processed its records") {
             try await postgres.query(seenQuery).count == 3
         }
         first.cancel()
         _ = try? await first.value
-        try await send(["d"], to: topic)
+        try await sendPlain(["d"], to: topic)
         let second = Task { try await loop(schema, topic: topic, group: TestEnvironment.uniqueName("g2"), postgres: postgres).run() }
         try await waitUntil(timeout: .seconds(30), "the second group never processed the new record") {
             let values = try await postgres.query(seenQuery).map { row -> String in try row.decode(String.self) }
@@ -79,10 +76,7 @@ struct ConsumedPositionsTests {
         #expect(failure?.constraint == "consumed_positions_behind")
         try await b.run { try $0.executeScript("ROLLBACK") }
         try await b.run { _ = try $0.query(advance(10, 12)) }
-        let positions = try await observer.run { connection in
-            try connection.query("SELECT topic, partition, next_offset FROM \(identifier: schema).consumed_positions ORDER BY topic")
-                .map { row in let (t, p, n) = try row.decode(String.self, Int.self, Int64.self); return "\(t)/\(p)@\(n)" }
-        }
+        let positions = try await observer.run { connection in try connection.query(Self.positions(schema)).map { try $0.decode(String.self) } }
         #expect(positions == ["t/0@12", "u/3@6"])
         for held in [b, observer] { await held.close() }
     }
@@ -99,8 +93,7 @@ struct ConsumedPositionsTests {
               ('at:p.campaign-leads.v1/2/3', 'p.campaign-leads.v1'), ('at:other/11/0', 'other'), ('ce:0193-x', 'p.campaign-leads.v1')
             """)
         try await migrateSeen(schema, postgres)
-        let positions = try await postgres.query("SELECT topic, partition, next_offset FROM \(identifier: schema).consumed_positions ORDER BY topic, partition")
-            .map { row in let (t, p, n) = try row.decode(String.self, Int.self, Int64.self); return "\(t)/\(p)@\(n)" }
+        let positions = try await postgres.query(Self.positions(schema)).map { try $0.decode(String.self) }
         let ids = try await postgres.query("SELECT message_id FROM \(identifier: schema).processed_messages").map { try $0.decode(String.self) }
         await postgres.shutdown()
         #expect(positions == ["other/11@1", "p.campaign-leads.v1/0@42", "p.campaign-leads.v1/2@4"])

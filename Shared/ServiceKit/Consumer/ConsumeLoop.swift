@@ -222,11 +222,7 @@ public final class ConsumeLoop: Service, Sendable {
                         """)
                 }
             } else if !span.isEmpty {
-                let results = try tx.pipeline(span.lockAndAdvance(schema: schema))
-                for row in results[1] {
-                    let (topic, partition, next) = try row.decode(String.self, Int32.self, Int64.self)
-                    consumedBefore[KafkaTopicPartition(topic: topic, partition: partition)] = next
-                }
+                consumedBefore = try PartitionSpan.positionsBefore(tx.pipeline(span.lockAndAdvance(schema: schema)))
             }
             if !assumeFresh && !ids.isEmpty {
                 let inserted = try tx.query("""

@@ -43,8 +43,8 @@ struct PartitionSpan: Sendable {
     }
 
     /// The careful path: each partition's position before this batch (a new partition's is its first offset), locked
-    /// until the transaction ends, then moved past the batch (never back). The second statement's rows are `topic,
-    /// partition, next_offset` as they were.
+    /// until the transaction ends, then moved past the batch (never back). ``positionsBefore(_:)`` reads the
+    /// pipeline's results.
     func lockAndAdvance(schema: String) -> [PostgresQuery] {
         [
             """
@@ -65,5 +65,15 @@ struct PartitionSpan: Sendable {
             WHERE p.topic = b.topic AND p.partition = b.partition
             """,
         ]
+    }
+
+    /// Each partition's next offset before this batch, from the results of ``lockAndAdvance(schema:)``'s statements.
+    static func positionsBefore(_ results: [PostgresRows]) throws -> [KafkaTopicPartition: Int64] {
+        var positions: [KafkaTopicPartition: Int64] = [:]
+        for row in results[1] {
+            let (topic, partition, next) = try row.decode(String.self, Int32.self, Int64.self)
+            positions[KafkaTopicPartition(topic: topic, partition: partition)] = next
+        }
+        return positions
     }
 }
